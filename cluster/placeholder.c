@@ -1,0 +1,2 @@
+/* replaced by the cluster sources */
+typedef int segstream_cluster_placeholder;

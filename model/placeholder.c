@@ -1,0 +1,2 @@
+/* replaced by the encoder sources */
+typedef int segstream_model_placeholder;
