@@ -8,6 +8,7 @@
 #   kafka.sh status              exit 0 when running AND answering API requests
 #   kafka.sh pid                 print the broker's pid (exit 1 if not running)
 #   kafka.sh log                 print the path of the broker's log file
+#   kafka.sh data                print the broker's data folder
 #   kafka.sh class NAME ARGS...  run a class of the Kafka jars (the tools)
 #
 # Main design choice: the jars come from Maven Central through pom.xml and
@@ -305,6 +306,7 @@ case "${1:-}" in
   status) status ;;
   pid) broker_pid ;;
   log) echo "$server_log" ;;
+  data) echo "$data" ;;
   class) shift; [ $# -ge 1 ] || die "usage: kafka.sh class NAME [ARGS...]"; run_class "$@" ;;
-  *) die "usage: kafka.sh fetch|start|stop|status|pid|log|class NAME [ARGS...]" ;;
+  *) die "usage: kafka.sh fetch|start|stop|status|pid|log|data|class NAME [ARGS...]" ;;
 esac
