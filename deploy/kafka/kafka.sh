@@ -19,7 +19,9 @@
 # stale pid file or a stranger holding the port.
 #
 # Environment:
-#   SEGSTREAM_KAFKA_PORT             client port on 127.0.0.1 (default 9092)
+#   SEGSTREAM_KAFKA_PORT             client port on 127.0.0.1 (default: the port of
+#                                    SEGSTREAM_BROKERS when that names one local
+#                                    broker, as the tests' does; else 9092)
 #   SEGSTREAM_KAFKA_CONTROLLER_PORT  KRaft controller port (default port+1)
 #   SEGSTREAM_KAFKA_DATA             data folder (default $SEGSTREAM_CACHE/kafka-data-PORT)
 #   SEGSTREAM_KAFKA_START_TIMEOUT    seconds to wait for a start (default 120)
@@ -34,7 +36,14 @@ version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 [ -n "$version" ] || die "kafka.sh: no <kafka.version> in $pom"
 kafka_home="$SEGSTREAM_CACHE/kafka-$version"
 libs="$kafka_home/libs"
-port="${SEGSTREAM_KAFKA_PORT:-9092}"
+port="${SEGSTREAM_KAFKA_PORT:-}"
+if [ -z "$port" ]; then
+  port=9092
+  if [[ "${SEGSTREAM_BROKERS:-}" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]]; then
+    port="${BASH_REMATCH[2]}"
+  fi
+fi
+[[ "$port" =~ ^[0-9]+$ ]] || die "kafka.sh: SEGSTREAM_KAFKA_PORT must be a port number, not '$port'"
 controller_port="${SEGSTREAM_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 data="${SEGSTREAM_KAFKA_DATA:-$SEGSTREAM_CACHE/kafka-data-$port}"
 start_timeout="${SEGSTREAM_KAFKA_START_TIMEOUT:-120}"

@@ -7,9 +7,6 @@
 set -euo pipefail
 : "${SEGSTREAM_ROOT:?run through ctest}"
 kafka="$SEGSTREAM_ROOT/deploy/kafka/kafka.sh"
-if [ -z "${SEGSTREAM_KAFKA_PORT:-}" ] && [[ "${SEGSTREAM_BROKERS:-}" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]]; then
-  export SEGSTREAM_KAFKA_PORT="${BASH_REMATCH[2]}"
-fi
 data=$("$kafka" data)
 conf="$data/server.properties"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -48,7 +45,7 @@ kill -0 "$stranger" 2>/dev/null || fail "start killed an unrelated process"
 [ "$(status_rc)" = 0 ] || fail "status of the restarted broker is not 0"
 
 step "the project's topics survived the crash"
-listed=$("$kafka" class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:${SEGSTREAM_KAFKA_PORT:-9092}" --list)
+listed=$("$kafka" class org.apache.kafka.tools.TopicCommand --bootstrap-server "${SEGSTREAM_BROKERS:-127.0.0.1:9092}" --list)
 for t in interest-changes segment-changes segments segstream-state interest-changes.dlq; do
   grep -qxF "$t" <<<"$listed" || fail "topic $t missing after restart; listed: $listed"
 done
