@@ -121,8 +121,8 @@ answers() {
   local want got
   want=$(cluster_id)
   [ -n "$want" ] || return 1
-  got=$(timeout -k 5 60 "$here/kafka.sh" class org.apache.kafka.tools.ClusterTool \
-          cluster-id --bootstrap-server "127.0.0.1:$port" 2>/dev/null \
+  got=$(timeout -k 5 30 "$here/kafka.sh" class org.apache.kafka.tools.ClusterTool \
+          cluster-id --bootstrap-server "127.0.0.1:$port" --config "$here/probe-admin.properties" 2>/dev/null \
     | sed -n 's/^Cluster ID: //p') || return 1
   [ "$got" = "$want" ]
 }
