@@ -231,6 +231,7 @@ stop it, or choose other ports with SEGSTREAM_KAFKA_PORT / SEGSTREAM_KAFKA_CONTR
   (
     cd /
     exec 8>&- 9>&-
+    # shellcheck disable=SC2016 # expanded by the inner bash
     setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
       java -Xmx"$heap" -Xms"$heap" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \

@@ -54,7 +54,8 @@ done
 # partition counts are what this run asked for.
 names=()
 for spec in "${topics[@]}"; do names+=("${spec%%|*}"); done
-pattern="^($(IFS='|'; echo "${names[*]}" | sed 's/\./\\./g'))\$"
+joined=$(IFS='|'; echo "${names[*]}")
+pattern="^(${joined//./\\.})\$"
 described=$(topic_cmd --describe --topic "$pattern") || die "topics.sh: cannot describe the topics on $brokers"
 status=0
 for name in "${names[@]}"; do
