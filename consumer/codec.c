@@ -4,6 +4,7 @@
 #include "consumer/codec.h"
 
 #include "consumer/avro_pcf.h"
+#include "consumer/codec_internal.h"
 #include "consumer/crc64avro.h"
 #include "consumer/record_fields.h"
 #include "consumer/schemas.h"
@@ -11,9 +12,6 @@
 #include <avro.h>
 #include <stdlib.h>
 #include <string.h>
-
-int segstream_codec_decode_body_at(segstream_record_type type, const void *data, size_t len,
-                                   size_t base, segstream_record *out, segstream_err *err);
 
 typedef struct schema_id_entry {
     uint32_t id;
@@ -194,6 +192,17 @@ uint64_t segstream_codec_fingerprint(const segstream_codec *codec, segstream_rec
     return segstream_record_desc_of(type) ? codec->fingerprint[type] : 0;
 }
 
+int segstream_codec_type_of_fingerprint(const segstream_codec *codec, uint64_t fingerprint,
+                                        segstream_record_type *out)
+{
+    for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++)
+        if (codec->fingerprint[t] == fingerprint) {
+            *out = (segstream_record_type)t;
+            return 0;
+        }
+    return -1;
+}
+
 const char *segstream_codec_canonical_form(const segstream_codec *codec, segstream_record_type type)
 {
     return segstream_record_desc_of(type) ? codec->canonical[type] : NULL;
@@ -235,14 +244,14 @@ int segstream_codec_decode(const segstream_codec *codec, const void *data, size_
         uint64_t fp = 0;
         for (int i = 0; i < 8; i++)
             fp |= (uint64_t)p[2 + i] << (8 * i);
-        for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++)
-            if (codec->fingerprint[t] == fp) {
-                if (framing_out)
-                    *framing_out = SEGSTREAM_FRAMING_SINGLE_OBJECT;
-                return segstream_codec_decode_body_at((segstream_record_type)t, p + SEGSTREAM_SINGLE_OBJECT_HEADER,
-                                                      len - SEGSTREAM_SINGLE_OBJECT_HEADER,
-                                                      SEGSTREAM_SINGLE_OBJECT_HEADER, out, err);
-            }
+        segstream_record_type type;
+        if (segstream_codec_type_of_fingerprint(codec, fp, &type) == 0) {
+            if (framing_out)
+                *framing_out = SEGSTREAM_FRAMING_SINGLE_OBJECT;
+            return segstream_codec_decode_body_at(type, p + SEGSTREAM_SINGLE_OBJECT_HEADER,
+                                                  len - SEGSTREAM_SINGLE_OBJECT_HEADER,
+                                                  SEGSTREAM_SINGLE_OBJECT_HEADER, out, err);
+        }
         return segstream_err_set(err, "unknown schema fingerprint %016llx (single-object encoding)",
                                  (unsigned long long)fp);
     }

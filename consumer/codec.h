@@ -61,6 +61,10 @@ uint64_t segstream_codec_fingerprint(const segstream_codec *codec, segstream_rec
 const char *segstream_codec_canonical_form(const segstream_codec *codec, segstream_record_type type);
 const char *segstream_codec_schema_json(segstream_record_type type);
 
+/* The record type whose schema has this fingerprint; 0, or -1 if none. */
+int segstream_codec_type_of_fingerprint(const segstream_codec *codec, uint64_t fingerprint,
+                                        segstream_record_type *out);
+
 /* Encodes rec into out (reset first, its memory reused). For
  * SEGSTREAM_FRAMING_CONFLUENT, schema_id is written as given; otherwise
  * ignored. Fails (-1, err) if a required string is NULL or out of memory. */
@@ -76,7 +80,8 @@ int segstream_codec_decode(const segstream_codec *codec, const void *data, size_
                            segstream_record *out, segstream_framing *framing_out,
                            segstream_err *err);
 
-/* The body alone (no framing), e.g. inside Avro container files. */
+/* The body alone (no framing), e.g. inside Avro container files. encode_body
+ * appends to out (no reset); decode_body rejects trailing bytes. */
 int segstream_codec_encode_body(const segstream_record *rec, segstream_buf *out, segstream_err *err);
 int segstream_codec_decode_body(segstream_record_type type, const void *data, size_t len,
                                 segstream_record *out, segstream_err *err);

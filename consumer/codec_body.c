@@ -3,6 +3,7 @@
  * avro_binary.c and frees whatever it had built when a field fails. */
 #include "consumer/codec.h"
 
+#include "consumer/codec_internal.h"
 #include "consumer/record_fields.h"
 
 #include <stdlib.h>
@@ -252,27 +253,30 @@ static int decode_fields(segstream_avro_reader *r, const segstream_record_desc *
     return 0;
 }
 
-/* Shared with codec.c: decodes a body that starts at byte `base` of a message. */
-int segstream_codec_decode_body_at(segstream_record_type type, const void *data, size_t len,
-                                   size_t base, segstream_record *out, segstream_err *err);
-
-int segstream_codec_decode_body_at(segstream_record_type type, const void *data, size_t len,
-                                   size_t base, segstream_record *out, segstream_err *err)
+int segstream_codec_read_record(segstream_avro_reader *r, segstream_record_type type, segstream_record *out)
 {
     const segstream_record_desc *desc = segstream_record_desc_of(type);
     segstream_record_init(out, type);
     if (!desc)
-        return segstream_err_set(err, "unknown record type %d", (int)type);
-    segstream_avro_reader r = {.data = data, .len = len, .base = base, .err = err};
-    if (decode_fields(&r, desc, segstream_record_body(out)) < 0) {
-        segstream_err_prefix(err, "%s", desc->avro_name);
+        return segstream_err_set(r->err, "unknown record type %d", (int)type);
+    if (decode_fields(r, desc, segstream_record_body(out)) < 0) {
+        segstream_err_prefix(r->err, "%s", desc->avro_name);
         segstream_record_clear(out);
         return -1;
     }
+    return 0;
+}
+
+int segstream_codec_decode_body_at(segstream_record_type type, const void *data, size_t len,
+                                   size_t base, segstream_record *out, segstream_err *err)
+{
+    segstream_avro_reader r = {.data = data, .len = len, .base = base, .err = err};
+    if (segstream_codec_read_record(&r, type, out) < 0)
+        return -1;
     if (r.pos != r.len) {
         segstream_record_clear(out);
         return segstream_err_set(err, "%s: %zu trailing bytes after the record at byte %zu",
-                                 desc->avro_name, r.len - r.pos, base + r.pos);
+                                 segstream_record_type_avro_name(type), r.len - r.pos, base + r.pos);
     }
     return 0;
 }

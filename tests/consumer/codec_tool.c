@@ -3,12 +3,16 @@
  *   codec_tool schema <type>   fingerprint (wire bytes, hex) and canonical form
  *   codec_tool pcf             schema JSON on stdin -> fingerprint and canonical form
  *   codec_tool encode <type>   NDJSON lines -> hex of single-object messages
- *   codec_tool decode          hex lines -> NDJSON lines ("ERROR <message>" on failure) */
+ *   codec_tool decode          hex lines -> NDJSON lines ("ERROR <message>" on failure)
+ *   codec_tool write-file <type> <path> <null|deflate>   NDJSON lines -> Avro container file
+ *   codec_tool read-file <path>                          Avro container file -> NDJSON lines */
+#include "consumer/avro_file.h"
 #include "consumer/avro_pcf.h"
 #include "consumer/codec.h"
 #include "consumer/codec_json.h"
 #include "consumer/crc64avro.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +52,8 @@ int main(int argc, char **argv)
         return 1;
     }
     segstream_record_type type = SEGSTREAM_RECORD_INTEREST_CHANGE;
-    if (argc > 2 && segstream_record_type_parse(argv[2], &type) < 0) {
+    bool typed = !strcmp(argv[1], "schema") || !strcmp(argv[1], "encode") || !strcmp(argv[1], "write-file");
+    if (typed && argc > 2 && segstream_record_type_parse(argv[2], &type) < 0) {
         fprintf(stderr, "unknown type %s\n", argv[2]);
         return 2;
     }
@@ -90,6 +95,36 @@ int main(int argc, char **argv)
             free(json);
             segstream_record_clear(&r);
         }
+    } else if (!strcmp(argv[1], "write-file") && argc == 5) {
+        segstream_avro_file_writer *w = segstream_avro_file_writer_open(argv[3], type, argv[4], &err);
+        while (w && (len = getline(&line, &cap, stdin)) > 0) {
+            segstream_record r;
+            if (segstream_record_from_json(type, line, (size_t)len, &r, &err) < 0 ||
+                segstream_avro_file_writer_append(w, &r, &err) < 0) {
+                fprintf(stderr, "write-file: %s\n", err.message);
+                rc = 1;
+            }
+            segstream_record_clear(&r);
+        }
+        if (!w || segstream_avro_file_writer_close(w, &err) < 0) {
+            fprintf(stderr, "write-file: %s\n", err.message);
+            rc = 1;
+        }
+    } else if (!strcmp(argv[1], "read-file") && argc == 3) {
+        segstream_avro_file_reader *fr = segstream_avro_file_reader_open(codec, argv[2], &err);
+        segstream_record r;
+        int got = fr ? 1 : -1;
+        while (fr && (got = segstream_avro_file_reader_next(fr, &r, &err)) == 1) {
+            char *json = segstream_record_to_json(&r, &err);
+            printf("%s\n", json ? json : "null");
+            free(json);
+            segstream_record_clear(&r);
+        }
+        if (got < 0) {
+            fprintf(stderr, "read-file: %s\n", err.message);
+            rc = 1;
+        }
+        segstream_avro_file_reader_close(fr);
     } else {
         rc = 2;
     }
