@@ -7,8 +7,14 @@ set -euo pipefail
 in="$SEGSTREAM_TESTDATA/consumer/interest_changes.ndjson"
 n=$(wc -l < "$in")
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 topic="segstream-script-$(date +%s)-$$"
+cleanup() {
+  rm -rf "$tmp"
+  # The topic is throwaway; deleting it keeps repeated runs from piling up topics.
+  timeout 60 "${SEGSTREAM_ROOT:-.}/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "${SEGSTREAM_BROKERS:-127.0.0.1:9092}" --delete --topic "$topic" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
 "$SEGSTREAM_BIN" produce --topic "$topic" --create-topic 3 < "$in"
 "$SEGSTREAM_BIN" consume --topic "$topic" --from-beginning --max "$n" --timeout 30 > "$tmp/out"
