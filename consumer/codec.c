@@ -103,10 +103,11 @@ static int check_field(avro_schema_t fs, const segstream_field *f, segstream_err
 
 /* Parses the embedded .avsc with avro-c and compares it with the field table,
  * so a schema edit the C code does not follow stops the start-up. */
-static int check_schema(segstream_record_type type, segstream_err *err)
+int segstream_codec_check_schema(segstream_record_type type, const char *json, segstream_err *err)
 {
     const segstream_record_desc *desc = segstream_record_desc_of(type);
-    const char *json = segstream_codec_schema_json(type);
+    if (!desc)
+        return segstream_err_set(err, "unknown record type %d", (int)type);
     avro_schema_t schema = NULL;
     if (avro_schema_from_json_length(json, strlen(json), &schema) != 0)
         return segstream_err_set(err, "schemas/%s.avsc: avro-c cannot parse it: %s", desc->file_stem,
@@ -143,9 +144,9 @@ segstream_codec *segstream_codec_new(const segstream_codec_options *opts, segstr
     }
     codec->opts = opts ? *opts : segstream_codec_default_options();
     for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++) {
-        if (check_schema((segstream_record_type)t, err) < 0)
-            goto fail;
         const char *json = segstream_codec_schema_json((segstream_record_type)t);
+        if (segstream_codec_check_schema((segstream_record_type)t, json, err) < 0)
+            goto fail;
         codec->canonical[t] = segstream_avro_canonical_form(json, strlen(json), err);
         if (!codec->canonical[t]) {
             segstream_err_prefix(err, "schemas/%s.avsc", segstream_record_type_name((segstream_record_type)t));

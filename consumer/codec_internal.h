@@ -16,4 +16,8 @@ int segstream_codec_read_record(segstream_avro_reader *r, segstream_record_type 
 int segstream_codec_decode_body_at(segstream_record_type type, const void *data, size_t len, size_t base,
                                    segstream_record *out, segstream_err *err);
 
+/* Parses schema JSON with avro-c and checks that it is the record `type` with
+ * exactly the fields, types and enum symbols of the C field table. */
+int segstream_codec_check_schema(segstream_record_type type, const char *json, segstream_err *err);
+
 #endif

@@ -4,6 +4,7 @@
  * names the field, never crash (run under the sanitizer build). */
 #include "consumer/avro_pcf.h"
 #include "consumer/codec.h"
+#include "consumer/codec_internal.h"
 #include "consumer/codec_json.h"
 #include "consumer/crc64avro.h"
 #include "test_records.h"
@@ -380,6 +381,76 @@ static void invalid_utf8_survives_decode_and_json(void **state)
     segstream_record_clear(&out);
 }
 
+static void copy_key_and_names(void **state)
+{
+    (void)state;
+    for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++)
+        for (int all = 0; all <= 1; all++) {
+            segstream_record a, b;
+            sample_record(&a, (segstream_record_type)t, all);
+            assert_int_equal(segstream_record_copy(&b, &a), 0);
+            assert_true(segstream_record_equal(&a, &b));
+            segstream_record_clear(&a); /* b owns its own memory */
+            sample_record(&a, (segstream_record_type)t, !all);
+            assert_false(segstream_record_equal(&a, &b));
+            segstream_record_clear(&a);
+            segstream_record_clear(&b);
+        }
+    segstream_record r;
+    char buf[24];
+    size_t len;
+    sample_record(&r, SEGSTREAM_RECORD_SEGMENT, 1);
+    assert_string_equal(segstream_record_key(&r, buf, &len), "12");
+    assert_int_equal(len, 2);
+    segstream_record_clear(&r);
+    sample_record(&r, SEGSTREAM_RECORD_SEGMENT_CHANGE, 1);
+    assert_string_equal(segstream_record_key(&r, buf, &len), "user-7");
+    segstream_record_clear(&r);
+    segstream_record_type type;
+    assert_int_equal(segstream_record_type_parse("io.segstream.SegmentChange", &type), 0);
+    assert_int_equal(type, SEGSTREAM_RECORD_SEGMENT_CHANGE);
+    assert_int_equal(segstream_record_type_parse("segment", &type), 0);
+    assert_int_equal(type, SEGSTREAM_RECORD_SEGMENT);
+    assert_int_equal(segstream_record_type_parse("Segments", &type), -1);
+    assert_string_equal(segstream_op_name(SEGSTREAM_OP_DELETE), "DELETE");
+    assert_string_equal(segstream_cause_name(SEGSTREAM_CAUSE_MODEL_UPDATED), "MODEL_UPDATED");
+    assert_string_equal(segstream_segment_status_name(SEGSTREAM_SEGMENT_RETIRED), "RETIRED");
+}
+
+/* The embedded schema with `from` replaced by `to` must fail the avro-c check. */
+static void edited_schema(segstream_record_type type, const char *from, const char *to, const char *want)
+{
+    const char *json = segstream_codec_schema_json(type);
+    const char *at = strstr(json, from);
+    assert_non_null(at);
+    size_t n = strlen(json) + strlen(to) + 1;
+    char *edited = malloc(n);
+    snprintf(edited, n, "%.*s%s%s", (int)(at - json), json, to, at + strlen(from));
+    segstream_err err = {{0}};
+    assert_int_equal(segstream_codec_check_schema(type, edited, &err), -1);
+    if (!strstr(err.message, want))
+        fail_msg("error '%s' lacks '%s'", err.message, want);
+    free(edited);
+}
+
+static void schema_edits_the_c_code_does_not_follow_are_refused(void **state)
+{
+    (void)state;
+    segstream_err err = {{0}};
+    for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++)
+        assert_int_equal(segstream_codec_check_schema((segstream_record_type)t,
+                                                      segstream_codec_schema_json((segstream_record_type)t), &err), 0);
+    const segstream_record_type IC = SEGSTREAM_RECORD_INTEREST_CHANGE;
+    edited_schema(IC, "\"user_id\"", "\"userId\"", "field 1 is userId");
+    edited_schema(IC, "[\"SET\", \"ADD\", \"DELETE\"]", "[\"ADD\", \"SET\", \"DELETE\"]", "field op");
+    edited_schema(IC, "\"type\": [\"null\", \"string\"]", "\"type\": [\"string\", \"null\"]", "field text");
+    edited_schema(IC, "\"name\": \"InterestChange\"", "\"name\": \"Interest\"", "not the record");
+    edited_schema(SEGSTREAM_RECORD_SEGMENT_CHANGE, "\"source_partition\", \"type\": \"int\"",
+                  "\"source_partition\", \"type\": \"long\"", "field source_partition");
+    edited_schema(SEGSTREAM_RECORD_SEGMENT, "\"items\": \"float\"", "\"items\": \"double\"", "field centroid");
+    edited_schema(SEGSTREAM_RECORD_SEGMENT, "{", "[", "avro-c cannot parse it");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +464,8 @@ int main(void)
         cmocka_unit_test(forged_fields_are_rejected_with_field_and_offset),
         cmocka_unit_test(negative_block_counts_decode),
         cmocka_unit_test(invalid_utf8_survives_decode_and_json),
+        cmocka_unit_test(copy_key_and_names),
+        cmocka_unit_test(schema_edits_the_c_code_does_not_follow_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
