@@ -35,13 +35,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_file(const char *path, segstream_record_type type, const char *compression)
+static void write_file(const char *path, segstream_record_type type, const char *compression, int count)
 {
     segstream_err err = {{0}};
     segstream_avro_file_writer *w = segstream_avro_file_writer_open(path, type, compression, &err);
     if (!w)
         fail_msg("open: %s", err.message);
-    for (int i = 0; i < N_RECORDS; i++) {
+    for (int i = 0; i < count; i++) {
         segstream_record r;
         sample_record(&r, type, i % 2);
         if (segstream_avro_file_writer_append(w, &r, &err))
@@ -79,7 +79,7 @@ static void round_trip(void **state)
     for (int t = 0; t < SEGSTREAM_RECORD_TYPE_COUNT; t++)
         for (int z = 0; z <= 1; z++) {
             snprintf(path, sizeof path, "%s/rt.avro", dir);
-            write_file(path, (segstream_record_type)t, z ? "deflate" : "null");
+            write_file(path, (segstream_record_type)t, z ? "deflate" : "null", N_RECORDS);
             segstream_err err = {{0}};
             int n = read_all(path, &err);
             if (n != N_RECORDS)
@@ -115,7 +115,7 @@ static void damaged_files_fail_cleanly(void **state)
     snprintf(bad, sizeof bad, "%s/bad.avro", dir);
     uint64_t rng = 42;
     for (int z = 0; z <= 1; z++) {
-        write_file(path, SEGSTREAM_RECORD_SEGMENT_CHANGE, z ? "deflate" : "null");
+        write_file(path, SEGSTREAM_RECORD_SEGMENT_CHANGE, z ? "deflate" : "null", 12);
         uint8_t *data;
         long n = load(path, &data);
         int errors = 0, prefixes = 0;
@@ -126,9 +126,9 @@ static void damaged_files_fail_cleanly(void **state)
             if (got < 0)
                 errors++, assert_true(err.message[0] != '\0');
             else
-                prefixes++, assert_true(got < N_RECORDS);
+                prefixes++, assert_true(got < 12);
         }
-        for (int i = 0; i < 1500; i++) {
+        for (int i = 0; i < 1000; i++) {
             uint8_t *copy = malloc((size_t)n);
             memcpy(copy, data, (size_t)n);
             for (int e = 0; e < 3; e++) {
