@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -223,6 +224,48 @@ static void words_are_normalized_pretokens(void **state)
     free(big);
 }
 
+/* One tokenizer, several threads at once: each must get what a lone caller gets. */
+static const char *const thread_texts[] = {
+    "How do I convert a String to an int in Java?", "北京大学 naïve İstanbul [SEP] 😀",
+    "liked: Toy Story (1995) - Adventure, Animation", "caf\xc3\xa9 \xe2\x80\x8b r\xc3\xa9sum\xc3\xa9",
+};
+
+struct thread_job {
+    const segstream_tokenizer *tok;
+    int mismatches;
+};
+
+static void *encode_many(void *arg)
+{
+    struct thread_job *job = arg;
+    int32_t want[4][64], got[64];
+    int nwant[4];
+    for (int t = 0; t < 4; t++)
+        nwant[t] = segstream_tokenizer_encode(job->tok, thread_texts[t], strlen(thread_texts[t]), want[t],
+                                              64, NULL);
+    for (int i = 0; i < 2000; i++) {
+        int t = i % 4;
+        int n = segstream_tokenizer_encode(job->tok, thread_texts[t], strlen(thread_texts[t]), got, 64, NULL);
+        if (n != nwant[t] || memcmp(got, want[t], (size_t)n * sizeof got[0]) != 0)
+            job->mismatches++;
+    }
+    return NULL;
+}
+
+static void concurrent_encoding_agrees(void **state)
+{
+    pthread_t threads[4];
+    struct thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct thread_job){*state, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, encode_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(jobs[i].mismatches, 0);
+    }
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -289,6 +332,7 @@ int main(void)
         cmocka_unit_test(utf8_maximal_subparts),
         cmocka_unit_test(small_buffer_is_an_error),
         cmocka_unit_test(words_are_normalized_pretokens),
+        cmocka_unit_test(concurrent_encoding_agrees),
         cmocka_unit_test(bad_model_folders_name_the_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -86,7 +86,7 @@ def compare(name, data, model):
         if a != b:
             bad += 1
             if bad <= MAX_REPORTED:
-                print(f"{name}: line {i + 1}: {texts[i][:200]!r}\n  segstream: {a}\n  reference: {b}")
+                print(f"{name}: line {i + 1}: {texts[i][:300].decode('utf-8', 'backslashreplace')!r}\n  segstream: {a}\n  reference: {b}")
     tokens = sum(r.count(",") + 1 for r in ref)
     print(f"{name}: {len(texts)} lines, {tokens} reference ids, {bad} mismatching lines")
     return bad
