@@ -98,8 +98,10 @@ static int check_schema_ids(const char *v, char *why, size_t n)
             return -1;
         }
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == ',' && !*++p) {
+            snprintf(why, n, "expected ID=TYPE[,ID=TYPE...]: nothing after the last ','");
+            return -1;
+        }
     }
     return 0;
 }
@@ -146,6 +148,8 @@ static const segstream_config_key keys[] = {
     STR("topics.state", "segstream-state", check_topic, "compacted checkpoints of the model and the user profiles"),
     STR("topics.dlq", "interest-changes.dlq", check_topic,
         "dead letters: undecodable or invalid input with headers saying why"),
+    BOOL("topics.create", "false",
+         "create missing topics at start (handy with the local broker; production topics belong to ops)"),
     STR("schema.registry.ids", "", check_schema_ids,
         "schema registry ids for Confluent framing, e.g. 12=interest_change,13=segment_change"),
 
