@@ -154,6 +154,10 @@ segstream_metric *segstream_metrics_add(segstream_metrics *m, segstream_metric_t
         free_metric(f);
         return segstream_err_set(err, "metric %s registered twice", name), NULL;
     }
+    /* An unlabelled metric shows 0 from the first scrape, not only after its
+     * first update (an absent series reads as "no data" in dashboards). */
+    if (!f->n_labels && !segstream_metric_series(f, NULL))
+        return segstream_err_set(err, "metric %s: out of memory", name), NULL;
     return f;
 }
 

@@ -42,7 +42,9 @@ void segstream_metrics_free(segstream_metrics *m);
 /* Registers a metric. name must match [a-zA-Z_:][a-zA-Z0-9_:]* and be new;
  * labels is a NULL-terminated list of label names (NULL: none); buckets are
  * the histogram's upper bounds, finite and increasing (+Inf is implied),
- * ignored for other types. Returns the metric (owned by m) or NULL with err. */
+ * ignored for other types. An unlabelled metric gets its series at once (so
+ * it renders 0 before the first update). Returns the metric (owned by m) or
+ * NULL with err. */
 segstream_metric *segstream_metrics_add(segstream_metrics *m, segstream_metric_type type, const char *name,
                                         const char *help, const char *const *labels, const double *buckets,
                                         size_t n_buckets, segstream_err *err);
