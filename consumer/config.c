@@ -625,6 +625,18 @@ void segstream_config_each_kafka(const segstream_config *cfg,
         fn(ctx, cfg->kafka[i].key + strlen(KAFKA_PREFIX), cfg->kafka[i].value);
 }
 
+void segstream_config_each_secret(const segstream_config *cfg, void (*fn)(void *ctx, const char *value), void *ctx)
+{
+    size_t n;
+    const segstream_config_key *keys = segstream_config_keys(&n);
+    for (size_t i = 0; i < n; i++)
+        if (segstream_key_is_secret(keys[i].name) && *cfg->slots[i].value)
+            fn(ctx, cfg->slots[i].value);
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        if (segstream_key_is_secret(cfg->kafka[i].key) && *cfg->kafka[i].value)
+            fn(ctx, cfg->kafka[i].value);
+}
+
 /* --- librdkafka and cross-key checks. --- */
 
 rd_kafka_conf_t *segstream_config_kafka_conf(const segstream_config *cfg, segstream_err *err)

@@ -129,6 +129,11 @@ const char *segstream_config_origin_of(const segstream_config *cfg, const char *
 void segstream_config_each_kafka(const segstream_config *cfg,
                                  void (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 
+/* Calls fn for the value of every key that is secret by redact.h's rule
+ * (kafka.sasl.password, ...), for segstream_log_add_secret(), so that such a
+ * value is scrubbed even where it shows up under another name. */
+void segstream_config_each_secret(const segstream_config *cfg, void (*fn)(void *ctx, const char *value), void *ctx);
+
 /* A new librdkafka configuration with every kafka.* key. NULL with err (naming
  * the key, secrets redacted). The caller owns it. */
 rd_kafka_conf_t *segstream_config_kafka_conf(const segstream_config *cfg, segstream_err *err);

@@ -28,7 +28,7 @@ struct segstream_http_server {
     pthread_mutex_t lock; /* guards ready and reason */
     bool ready;
     char reason[REASON_MAX];
-    bool starting;            /* while MHD_start_daemon runs: keep its messages */
+    atomic_bool starting;     /* while MHD_start_daemon runs: keep its messages */
     char start_error[256];
 };
 
@@ -52,7 +52,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    if (srv->starting && !srv->start_error[0])
+    if (atomic_load(&srv->starting) && !srv->start_error[0])
         snprintf(srv->start_error, sizeof srv->start_error, "%s", msg);
     segstream_log_kv(SEGSTREAM_LOG_WARN, SEGSTREAM_LOG_FIELDS(SLF_STR("component", "http")), "%s", msg);
 }
@@ -171,7 +171,7 @@ int segstream_http_start(const segstream_http_options *opts, segstream_http_serv
     atomic_init(&srv->heartbeat_ms, monotonic_ms());
     pthread_mutex_init(&srv->lock, NULL);
     snprintf(srv->reason, sizeof srv->reason, "starting");
-    srv->starting = true;
+    atomic_init(&srv->starting, true);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -181,7 +181,7 @@ int segstream_http_start(const segstream_http_options *opts, segstream_http_serv
                                    MHD_OPTION_CONNECTION_LIMIT, 64u,
                                    MHD_OPTION_CONNECTION_TIMEOUT, 10u,
                                    MHD_OPTION_END);
-    srv->starting = false;
+    atomic_store(&srv->starting, false);
     freeaddrinfo(ai);
     if (!srv->daemon) {
         segstream_err_set(err, "metrics.listen = %s: cannot serve: %s", opts->listen,

@@ -336,6 +336,11 @@ static void file_indirection(void **state)
     assert_contains(parse_fails("clustr.k.file=/x\n", &err), "unknown key clustr.k.file (did you mean cluster.k.file?)");
 }
 
+static void collect(void *ctx, const char *value)
+{
+    fprintf(ctx, "%s;", value);
+}
+
 static void secrets_are_redacted(void **state)
 {
     (void)state;
@@ -370,6 +375,17 @@ static void secrets_are_redacted(void **state)
     assert_contains(out, "\ncluster.k=64\n");
     assert_contains(out, "kafka.bootstrap.servers=127.0.0.1:9092\n");
     free(out);
+    segstream_config_free(cfg);
+
+    cfg = parse_ok("kafka.sasl.password=hunter2\nkafka.sasl.username=alice\nkafka.ssl.key.password=k3y\n"
+                   "kafka.sasl.oauthbearer.client.secret=\n");
+    char *secrets = NULL;
+    size_t secrets_len = 0;
+    f = open_memstream(&secrets, &secrets_len);
+    segstream_config_each_secret(cfg, collect, f);
+    fclose(f);
+    assert_string_equal(secrets, "hunter2;k3y;");
+    free(secrets);
     segstream_config_free(cfg);
 
     segstream_err err = {{0}};
