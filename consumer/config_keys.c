@@ -50,25 +50,26 @@ static int check_nonempty(const char *v, char *why, size_t n)
     return 0;
 }
 
-/* "host:port", "[v6]:port" or "" (disabled); port 0..65535 (0: any free port). */
+/* "host:port", "[v6]:port", ":port" (every address) or "" (disabled); port
+ * 0..65535 (0: any free port). */
 static int check_listen(const char *v, char *why, size_t n)
 {
     if (!*v)
         return 0;
     const char *colon = strrchr(v, ':');
-    bool ok = colon && colon > v && colon[1];
+    bool ok = colon && colon[1];
     if (ok && v[0] == '[')
-        ok = colon[-1] == ']' && colon - v > 2;
+        ok = colon - v > 2 && colon[-1] == ']';
     else if (ok)
         ok = memchr(v, ':', (size_t)(colon - v)) == NULL; /* a bare IPv6 address needs brackets */
     if (ok) {
         char *end;
         errno = 0;
         long port = strtol(colon + 1, &end, 10);
-        ok = !errno && *end == '\0' && port >= 0 && port <= 65535 && colon[1] != '-' && colon[1] != '+';
+        ok = !errno && *end == '\0' && port >= 0 && port <= 65535 && colon[1] >= '0' && colon[1] <= '9';
     }
     if (!ok) {
-        snprintf(why, n, "expected host:port, [ipv6]:port, or empty to disable (port 0..65535)");
+        snprintf(why, n, "expected host:port, [ipv6]:port, :port (every address), or empty to disable (port 0..65535)");
         return -1;
     }
     return 0;
@@ -160,7 +161,7 @@ static const segstream_config_key keys[] = {
     DUR("pipeline.idle_timeout", "0", 0, 3650 * DAY,
         "stop after this long without input (for backfills); 0 = run until stopped"),
     STR("metrics.listen", "127.0.0.1:9464", check_listen,
-        "host:port of /metrics, /healthz, /readyz; empty disables"),
+        "host:port of /metrics, /healthz, /readyz (:port = every address); empty disables"),
     ENUM("log.level", "info", "debug|info|warn|error", "least severe level written to the JSON log on stderr"),
 };
 

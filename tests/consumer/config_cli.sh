@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$bin" config --list > "$tmp/list.md"
 sed -n '/<!-- segstream config --list: begin -->/,/<!-- segstream config --list: end -->/p' "$root/README.md" \
     | sed '1d;$d' > "$tmp/readme.md"
-diff -u "$tmp/readme.md" "$tmp/list.md" || fail "README.md's configuration table differs from 'segstream config --list' (regenerate it)"
+diff -u "$tmp/readme.md" "$tmp/list.md" || fail "README.md's configuration table differs from 'segstream config --list' (run tools/update-config-reference)"
 
 # Precedence and redaction.
 printf 'cluster.k=8\ncluster.seed=7\nkafka.sasl.username=alice\n' > "$tmp/a.properties"

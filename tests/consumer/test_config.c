@@ -190,6 +190,11 @@ static void bad_values_name_key_value_and_form(void **state)
                                      "cluster.hysteresis=1e-3\n");
     assert_int_equal(segstream_config_validate(cfg, &err), 0);
     segstream_config_free(cfg);
+    cfg = parse_ok("metrics.listen=:9464\n");
+    segstream_config_free(cfg);
+    assert_contains(parse_fails("metrics.listen=h:\n", &err), "expected host:port");
+    assert_contains(parse_fails("metrics.listen=[]:1\n", &err), "expected host:port");
+    assert_contains(parse_fails("metrics.listen=h:+1\n", &err), "expected host:port");
     cfg = parse_ok("metrics.listen=\n");
     assert_string_equal(segstream_config_string(cfg, "metrics.listen"), "");
     segstream_config_free(cfg);
