@@ -359,7 +359,7 @@ int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluste
     for (long i = 0, r = 0; i < c->n_boot; i++)
         if (c->boot[i].vector)
             memcpy(X + (size_t)r++ * c->d, c->boot[i].vector, (size_t)c->d * sizeof(float));
-    int rc = cl_kmeans(X, m, c->d, c->k, c->opt.kmeans_iterations, &c->rng, cen, err);
+    int rc = cl_kmeans(X, m, c->d, c->k, c->opt.kmeans_iterations, c->opt.kmeans_restarts, &c->rng, cen, err);
     free(X);
     if (rc) {
         free(cen);

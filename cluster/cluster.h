@@ -49,6 +49,7 @@ typedef struct segstream_cluster_options {
     int64_t max_future_skew_ms;   /* events later than max event time + this are refused */
     int init_sample;              /* events buffered to bootstrap k-means++ (>= k) */
     int kmeans_iterations;        /* Lloyd iterations after the k-means++ seeding */
+    int kmeans_restarts;          /* bootstrap runs; the lowest inertia wins (like n_init) */
     uint64_t seed;                /* seeds the random generator kept in the state */
     double retire_share;          /* retire when size < retire_share * (total size / k) */
     double merge_cosine;          /* merge two segments whose centroids' cosine exceeds this */
@@ -62,7 +63,7 @@ typedef struct segstream_cluster_options {
 } segstream_cluster_options;
 
 /* The defaults: dim 384, k 64, window 7d, pane 1h, half-life 1d, lateness 5m,
- * future skew 1h, init sample 1000, 20 Lloyd iterations, seed 42, retire share
+ * future skew 1h, init sample 1000, 20 Lloyd iterations, 10 restarts, seed 42, retire share
  * 0.05, merge cosine 0.95, hysteresis 0.02, fp16 profiles, slice 64 users,
  * reservoir 32, 5 label terms out of 64 counters, 1024 users. */
 segstream_cluster_options segstream_cluster_default_options(void);

@@ -174,8 +174,9 @@ int cl_model_update(segstream_cluster *c, const segstream_cluster_sink *sink, se
 void cl_emit_catalog(segstream_cluster *c, const segstream_cluster_sink *sink, int s,
                      segstream_catalog_kind kind, int64_t merged_into);
 
-/* kmeanspp.c: seeding + Lloyd on n unit rows of X; writes k unit centroids. */
-int cl_kmeans(const float *X, long n, int d, int k, int iterations, cl_rng *rng, float *centroids,
+/* kmeanspp.c: seeding + Lloyd on n unit rows of X, best of `restarts` by
+ * inertia; writes k unit centroids. */
+int cl_kmeans(const float *X, long n, int d, int k, int iterations, int restarts, cl_rng *rng, float *centroids,
               segstream_err *err);
 
 /* labels.c */

@@ -24,8 +24,8 @@ static long draw(cl_rng *rng, const double *w, long n, double total)
     return 0;
 }
 
-int cl_kmeans(const float *X, long n, int d, int k, int iterations, cl_rng *rng, float *centroids,
-              segstream_err *err)
+static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_rng *rng, float *centroids,
+                       double *inertia, segstream_err *err)
 {
     if (n < k)
         return segstream_err_set(err, "k-means: %ld vectors for k = %d", n, k);
@@ -108,6 +108,39 @@ int cl_kmeans(const float *X, long n, int d, int k, int iterations, cl_rng *rng,
                 cj[q] = (float)(cj[q] / len);
         }
     }
+    /* the inertia of the final centroids (sum of 1 - max cos) picks the best restart */
+    double sum = 0;
+    for (long i = 0; i < n; i++) {
+        float bs = -INFINITY;
+        for (int j = 0; j < k; j++) {
+            float s = cl_dot(X + (size_t)i * d, centroids + (size_t)j * d, d);
+            bs = s > bs ? s : bs;
+        }
+        sum += 1.0 - bs;
+    }
+    *inertia = sum;
     free(dist), free(cand), free(best_d), free(assign), free(count);
+    return 0;
+}
+
+int cl_kmeans(const float *X, long n, int d, int k, int iterations, int restarts, cl_rng *rng, float *centroids,
+              segstream_err *err)
+{
+    float *trial = malloc((size_t)k * d * sizeof(float));
+    if (!trial)
+        return segstream_err_set(err, "k-means: out of memory");
+    double best = INFINITY;
+    for (int r = 0; r < restarts; r++) {
+        double inertia = INFINITY;
+        if (kmeans_once(X, n, d, k, iterations, rng, trial, &inertia, err)) {
+            free(trial);
+            return -1;
+        }
+        if (inertia < best) { /* strict: ties keep the earlier restart */
+            best = inertia;
+            memcpy(centroids, trial, (size_t)k * d * sizeof(float));
+        }
+    }
+    free(trial);
     return 0;
 }

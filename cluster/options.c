@@ -20,6 +20,7 @@ segstream_cluster_options segstream_cluster_default_options(void)
         .max_future_skew_ms = HOUR_MS,
         .init_sample = 1000,
         .kmeans_iterations = 20,
+        .kmeans_restarts = 10,
         .seed = 42,
         .retire_share = 0.05,
         .merge_cosine = 0.95,
@@ -59,6 +60,7 @@ int segstream_cluster_options_validate(const segstream_cluster_options *opt, seg
     CHECK_INT(max_future_skew_ms, 0, 3650 * DAY_MS);
     CHECK_INT(init_sample, opt->k, 10000000);
     CHECK_INT(kmeans_iterations, 0, 1000);
+    CHECK_INT(kmeans_restarts, 1, 1000);
     CHECK_REAL(retire_share, 0.0, 0.999, "0..0.999");
     CHECK_REAL(merge_cosine, 0.5, 1.0, "0.5..1 (1 disables merges)");
     CHECK_REAL(hysteresis, 0.0, 2.0, "0..2");

@@ -173,6 +173,7 @@ static void put_options(writer *w, const segstream_cluster_options *o)
     put_i64(w, o->max_future_skew_ms);
     put_i64(w, o->init_sample);
     put_i64(w, o->kmeans_iterations);
+    put_i64(w, o->kmeans_restarts);
     put_u64(w, o->seed);
     put_f64(w, o->retire_share);
     put_f64(w, o->merge_cosine);
@@ -187,8 +188,8 @@ static void put_options(writer *w, const segstream_cluster_options *o)
 
 static int get_options(reader *r, segstream_cluster_options *o)
 {
-    int64_t v[9];
-    for (int i = 0; i < 9; i++)
+    int64_t v[10];
+    for (int i = 0; i < 10; i++)
         v[i] = get_i64(r);
     o->seed = get_u64(r);
     o->retire_share = get_f64(r);
@@ -199,7 +200,7 @@ static int get_options(reader *r, segstream_cluster_options *o)
         tail[i] = get_i64(r);
     if (r->failed)
         return -1;
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 10; i++)
         if (i != 2 && i != 3 && i != 4 && i != 5 && i != 6 && (v[i] < 0 || v[i] > INT32_MAX))
             return -1;
     for (int i = 0; i < 6; i++)
@@ -214,6 +215,7 @@ static int get_options(reader *r, segstream_cluster_options *o)
     o->max_future_skew_ms = v[6];
     o->init_sample = (int)v[7];
     o->kmeans_iterations = (int)v[8];
+    o->kmeans_restarts = (int)v[9];
     o->profile_codec = (segstream_profile_codec)tail[0];
     o->reassign_slice = (int)tail[1];
     o->reservoir_size = (int)tail[2];
