@@ -158,19 +158,26 @@ static int check_event(segstream_cluster *c, const segstream_cluster_event *ev, 
     if (!ev->vector)
         return refuse(rj, SEGSTREAM_REJECT_BAD_VECTOR, "%s event without a vector",
                       ev->op == SEGSTREAM_OP_SET ? "SET" : "ADD");
-    double norm = 0;
-    for (int i = 0; i < c->d; i++) {
-        float v = ev->vector[i];
-        if (!isfinite(v))
-            return refuse(rj, SEGSTREAM_REJECT_BAD_VECTOR, "vector component %d is %s", i,
-                          isnan(v) ? "NaN" : "infinite");
-        norm += (double)v * v;
+    /* a NaN or an infinity anywhere makes the sum of squares non-finite */
+    float sq = cl_dot(ev->vector, ev->vector, c->d);
+    if (!isfinite(sq))
+        for (int i = 0; i < c->d; i++) {
+            float v = ev->vector[i];
+            if (!isfinite(v))
+                return refuse(rj, SEGSTREAM_REJECT_BAD_VECTOR, "vector component %d is %s", i,
+                              isnan(v) ? "NaN" : "infinite");
+        }
+    double norm = isfinite(sq) ? (double)sq : 0;
+    if (!isfinite(sq)) { /* finite but huge components: sum in double */
+        for (int i = 0; i < c->d; i++)
+            norm += (double)ev->vector[i] * ev->vector[i];
     }
     norm = sqrt(norm);
     if (!(norm > 1e-12))
         return refuse(rj, SEGSTREAM_REJECT_ZERO_VECTOR, "zero vector: it has no direction");
+    float inv = (float)(1.0 / norm);
     for (int i = 0; i < c->d; i++)
-        unit[i] = (float)(ev->vector[i] / norm);
+        unit[i] = ev->vector[i] * inv;
     return 0;
 }
 
@@ -195,12 +202,12 @@ void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, lo
 int cl_nearest(segstream_cluster *c, const float *x, float *sims)
 {
     int best = -1;
+    cl_dots(x, c->centroid, c->k, c->d, sims); /* free slots too: cheaper than skipping */
     for (int s = 0; s < c->k; s++) {
         if (c->seg[s].id < 0) {
             sims[s] = -2;
             continue;
         }
-        sims[s] = cl_dot(x, c->centroid + (size_t)s * c->d, c->d);
         if (best < 0 || sims[s] > sims[best])
             best = s;
     }

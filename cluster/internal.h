@@ -42,8 +42,7 @@ float cl_fp16_to_float(uint16_t h);
 typedef struct cl_term {
     char text[SEGSTREAM_TERM_MAX]; /* "" : free entry */
     uint32_t hash;
-    double count;                   /* decayed count as of `time` */
-    int64_t time;
+    double count;                   /* on the segment's scale: value at t = count * 0.5^((t - label_epoch)/H) */
 } cl_term;
 
 /* ---- users.c: the user table (see users.c for probing and load factor). ---- */
@@ -83,6 +82,7 @@ typedef struct cl_segment {
     double coherence;      /* |decayed sum| / decayed count, in [0,1]; 1 = tight */
     int reservoir_n;       /* valid reservoir rows */
     int reservoir_next;    /* next row to overwrite (ring) */
+    int64_t label_epoch;   /* time of scale 1 of the label counters; INT64_MIN: none yet */
     int n_label;
     char label[16][SEGSTREAM_TERM_MAX];
 } cl_segment;

@@ -1,9 +1,13 @@
 /* labels.c - segment labels by class-based TF-IDF over decayed term counters.
  *
- * Memory is bounded: each segment keeps label_table_size counters (term, decayed
- * count, time of the count). A counter decays like the panes, 0.5^(dt/H),
- * applied lazily when touched. A new term takes a free counter, or replaces the
- * smallest one with that count + 1 (space-saving: frequent terms are kept).
+ * Memory is bounded: each segment keeps label_table_size counters (term,
+ * count). Counts decay like the panes, 0.5^(dt/H); to avoid a pow() per
+ * counter they are all kept on one scale per segment: the value at time t is
+ * count * 0.5^((t - label_epoch)/H), so adding at t adds 2^((t - epoch)/H) and
+ * comparing counters needs no arithmetic (the epoch moves up, rescaling the
+ * table, before the scale could overflow). A new term takes a free counter,
+ * or replaces the smallest one with that count + 1 (space-saving: frequent
+ * terms are kept).
  * At each model update, for every counter of segment c:
  *     score = tf(t,c) * log(1 + A / f(t)),  tf = count / total count of c,
  *     f(t) = count of t summed over all segments, A = mean total per segment,
@@ -16,11 +20,18 @@
 
 static cl_term *table(segstream_cluster *c, int s) { return c->terms + (size_t)s * c->opt.label_table_size; }
 
-static double decayed(const segstream_cluster *c, const cl_term *e, int64_t t)
+static double scale_at(const segstream_cluster *c, int s, int64_t t)
 {
-    if (t <= e->time)
-        return e->count;
-    return e->count * pow(0.5, (double)(t - e->time) / (double)c->opt.half_life_ms);
+    if (c->seg[s].label_epoch == INT64_MIN)
+        return 1.0; /* no counts yet */
+    /* in double: a corrupt epoch from a snapshot must not overflow int64 */
+    return pow(2.0, ((double)t - (double)c->seg[s].label_epoch) / (double)c->opt.half_life_ms);
+}
+
+/* Value of a counter of segment s at time t. */
+static double decayed(const segstream_cluster *c, int s, const cl_term *e, int64_t t)
+{
+    return e->count / scale_at(c, s, t);
 }
 
 static uint32_t hash32(const char *s)
@@ -62,70 +73,86 @@ static int normalise(const char *w, char out[SEGSTREAM_TERM_MAX])
     return !cl_is_stopword(out);
 }
 
-static void add_term(segstream_cluster *c, int s, const char *text, double amount, int64_t t)
+/* Adds `amount` (already on the segment's scale) to the counter of text. */
+static void add_scaled(segstream_cluster *c, int s, const char *text, double amount)
 {
     cl_term *tab = table(c, s);
     int n = c->opt.label_table_size, free_i = -1, min_i = -1;
     uint32_t h = hash32(text);
-    double min_v = 0;
     for (int i = 0; i < n; i++) {
         cl_term *e = &tab[i];
         if (!e->text[0]) {
             if (free_i < 0)
                 free_i = i;
-            continue;
-        }
-        if (e->hash == h && !strcmp(e->text, text)) {
-            if (t >= e->time) {
-                e->count = decayed(c, e, t) + amount;
-                e->time = t;
-            } else { /* a late token counts as it would have then */
-                e->count += amount * pow(0.5, (double)(e->time - t) / (double)c->opt.half_life_ms);
-            }
+        } else if (e->hash == h && !strcmp(e->text, text)) {
+            e->count += amount;
             return;
-        }
-        double v = decayed(c, e, t);
-        if (min_i < 0 || v < min_v) {
-            min_v = v;
+        } else if (min_i < 0 || e->count < tab[min_i].count) {
             min_i = i;
         }
     }
     int i = free_i >= 0 ? free_i : min_i;
-    double base = free_i >= 0 ? 0 : min_v;
+    double base = free_i >= 0 ? 0 : tab[min_i].count;
     cl_term *e = &tab[i];
     memset(e->text, 0, sizeof e->text);
     strcpy(e->text, text);
     e->hash = h;
     e->count = base + amount;
-    e->time = t;
+}
+
+/* The scale of time t for segment s, moving the epoch up first if needed. */
+static double scale_for(segstream_cluster *c, int s, int64_t t)
+{
+    cl_segment *g = &c->seg[s];
+    if (g->label_epoch == INT64_MIN)
+        g->label_epoch = t;
+    double halves = ((double)t - (double)g->label_epoch) / (double)c->opt.half_life_ms;
+    if (halves > 60) {
+        double down = pow(2.0, -halves);
+        cl_term *tab = table(c, s);
+        for (int i = 0; i < c->opt.label_table_size; i++)
+            tab[i].count *= down;
+        g->label_epoch = t;
+        return 1.0;
+    }
+    return pow(2.0, halves);
 }
 
 void cl_labels_add(segstream_cluster *c, int s, const char *const *words, size_t n, int64_t t)
 {
     char buf[SEGSTREAM_TERM_MAX];
+    double scale = 0;
     for (size_t i = 0; i < n; i++)
-        if (words[i] && normalise(words[i], buf))
-            add_term(c, s, buf, 1.0, t);
+        if (words[i] && normalise(words[i], buf)) {
+            if (scale == 0)
+                scale = scale_for(c, s, t);
+            add_scaled(c, s, buf, scale);
+        }
 }
 
 void cl_labels_clear(segstream_cluster *c, int s)
 {
     memset(table(c, s), 0, (size_t)c->opt.label_table_size * sizeof(cl_term));
     c->seg[s].n_label = 0;
+    c->seg[s].label_epoch = INT64_MIN;
 }
 
 void cl_labels_merge(segstream_cluster *c, int into, int from, int64_t t)
 {
     cl_term *src = table(c, from);
     for (int i = 0; i < c->opt.label_table_size; i++)
-        if (src[i].text[0])
-            add_term(c, into, src[i].text, decayed(c, &src[i], t), t);
+        if (src[i].text[0]) {
+            double v = decayed(c, from, &src[i], t);
+            add_scaled(c, into, src[i].text, v * scale_for(c, into, t));
+        }
 }
 
 void cl_labels_copy_scaled(segstream_cluster *c, int to, int from, double share)
 {
-    if (to != from)
+    if (to != from) {
         memcpy(table(c, to), table(c, from), (size_t)c->opt.label_table_size * sizeof(cl_term));
+        c->seg[to].label_epoch = c->seg[from].label_epoch;
+    }
     cl_term *tab = table(c, to);
     for (int i = 0; i < c->opt.label_table_size; i++)
         tab[i].count *= share;
@@ -178,9 +205,10 @@ void cl_labels_recompute(segstream_cluster *c, int64_t t)
             continue;
         classes++;
         const cl_term *tab = table(c, s);
+        double scale = scale_at(c, s, t);
         for (int i = 0; i < N; i++)
             if (tab[i].text[0]) {
-                double v = decayed(c, &tab[i], t);
+                double v = tab[i].count / scale;
                 e[n++] = (entry){&tab[i], s, v, 0};
                 total[s] += v;
                 all += v;

@@ -77,8 +77,40 @@ size_t cl_profile_bytes(segstream_profile_codec codec, int d)
     return codec == SEGSTREAM_PROFILE_INT8 ? sizeof(float) + (size_t)d : 2 * (size_t)d;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* F16C converts with round-to-nearest-even, exactly as cl_fp16_from_float:
+ * the same bits, eight at a time. */
+__attribute__((target("avx,f16c"))) static void encode_f16c(const float *x, int d, uint8_t *out)
+{
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(void *)(out + 2 * i), h);
+    }
+    for (; i < d; i++) {
+        uint16_t h = cl_fp16_from_float(x[i]);
+        memcpy(out + 2 * i, &h, 2);
+    }
+}
+static int have_f16c(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return cached;
+}
+#else
+static void encode_f16c(const float *x, int d, uint8_t *out) { (void)x, (void)d, (void)out; }
+static int have_f16c(void) { return 0; }
+#endif
+
 void cl_profile_encode(segstream_profile_codec codec, const float *x, int d, uint8_t *out)
 {
+    if (codec == SEGSTREAM_PROFILE_FP16 && have_f16c()) {
+        encode_f16c(x, d, out);
+        return;
+    }
     if (codec == SEGSTREAM_PROFILE_FP16) {
         for (int i = 0; i < d; i++) {
             uint16_t h = cl_fp16_from_float(x[i]);
@@ -89,11 +121,14 @@ void cl_profile_encode(segstream_profile_codec codec, const float *x, int d, uin
     float m = 0;
     for (int i = 0; i < d; i++)
         m = fmaxf(m, fabsf(x[i]));
-    float scale = m > 0 ? m / 127.0f : 1.0f;
+    float scale = m > 0 ? m / 127.0f : 1.0f, inv = 1.0f / scale;
     memcpy(out, &scale, sizeof scale);
     int8_t *q = (int8_t *)(out + sizeof scale);
-    for (int i = 0; i < d; i++)
-        q[i] = (int8_t)lrintf(x[i] / scale);
+    for (int i = 0; i < d; i++) { /* round half away from zero, clamped: |x| * inv <= 127 (+ rounding) */
+        float v = x[i] * inv;
+        int r = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+        q[i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+    }
 }
 
 void cl_profile_decode(segstream_profile_codec codec, const uint8_t *in, int d, float *x)

@@ -25,9 +25,9 @@ void cl_segment_refresh_centroid(segstream_cluster *c, int s)
     double n = cl_norm(acc, c->d);
     if (n <= 0)
         return; /* keep the previous direction */
-    float *cen = c->centroid + (size_t)s * c->d;
+    float *cen = c->centroid + (size_t)s * c->d, inv = (float)(1.0 / n);
     for (int i = 0; i < c->d; i++)
-        cen[i] = (float)(acc[i] / n);
+        cen[i] = acc[i] * inv;
 }
 
 static int free_slot(const segstream_cluster *c, int avoid)

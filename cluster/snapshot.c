@@ -255,6 +255,7 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_f64(&w, g->size);
         put_f64(&w, g->live_count);
         put_f64(&w, g->coherence);
+        put_i64(&w, g->label_epoch);
         put_u32(&w, (uint32_t)g->reservoir_n);
         put_u32(&w, (uint32_t)g->reservoir_next);
         put_u32(&w, (uint32_t)g->n_label);
@@ -269,7 +270,6 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_str(&w, t->text);
         put_u32(&w, t->hash);
         put_f64(&w, t->count);
-        put_i64(&w, t->time);
     }
     const cl_users *u = &c->users;
     put_i64(&w, u->n);
@@ -384,6 +384,7 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         g->size = get_f64(&r);
         g->live_count = get_f64(&r);
         g->coherence = get_f64(&r);
+        g->label_epoch = get_i64(&r);
         g->reservoir_n = (int)get_u32(&r);
         g->reservoir_next = (int)get_u32(&r);
         g->n_label = (int)get_u32(&r);
@@ -415,7 +416,6 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         free(s2);
         t->hash = get_u32(&r);
         t->count = get_f64(&r);
-        t->time = get_i64(&r);
     }
     int64_t n_users = get_i64(&r);
     if (r.failed || n_users < 0 || n_users > (int64_t)((r.n - r.pos) / (c->profile_bytes + 44)))
