@@ -2,7 +2,8 @@
  * the compiler maps them onto whatever SIMD width it has, and the result is
  * the same bits either way (no reassociation, and no fused multiply-add under
  * ISO C's default FP contraction). That keeps outputs byte-identical between
- * the AVX2 and the baseline clone of each kernel (chosen at load time). */
+ * the AVX2 and the baseline clone of each plain kernel. Where the CPU has FMA
+ * an explicit FMA kernel is used instead (see below). */
 #include "cluster/internal.h"
 
 #include <math.h>
@@ -32,7 +33,60 @@ static inline float sum8(v8f acc)
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-KERNEL float cl_dot(const float *a, const float *b, int d)
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_FMA_PATH 1
+/* With FMA the lanes hold the same partial sums, each rounded once instead of
+ * twice: results differ from the plain path in the last bits, so the path is
+ * chosen once per process from the CPU (same build + same hardware = same
+ * bits, as the design asks), never mixed within a run. */
+__attribute__((target("avx2,fma"))) static float dot_fma(const float *a, const float *b, int d)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float l[8];
+    _mm256_storeu_ps(l, acc);
+    for (; i < d; i++)
+        l[0] = fmaf(a[i], b[i], l[0]);
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+__attribute__((target("avx2,fma"))) static void dots_fma(const float *x, const float *C, int n, int d, float *out)
+{
+    int j = 0;
+    for (; j + 4 <= n && d % 8 == 0; j += 4) {
+        const float *c0 = C + (size_t)j * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < d; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(c0 + i), a0);
+            a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(c1 + i), a1);
+            a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(c2 + i), a2);
+            a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(c3 + i), a3);
+        }
+        __m256 acc[4] = {a0, a1, a2, a3};
+        for (int q = 0; q < 4; q++) {
+            float l[8];
+            _mm256_storeu_ps(l, acc[q]);
+            out[j + q] = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+        }
+    }
+    for (; j < n; j++)
+        out[j] = dot_fma(x, C + (size_t)j * d, d);
+}
+
+static int use_fma(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return cached;
+}
+#endif
+
+KERNEL static float dot_plain(const float *a, const float *b, int d)
 {
     v8f acc = {0};
     int i = 0;
@@ -53,7 +107,16 @@ KERNEL void cl_axpy(float *y, float a, const float *x, int d)
 
 /* Four rows at a time share each load of x; every row's sum is formed exactly
  * as cl_dot forms it, so cl_dots(x, C)[j] == cl_dot(x, C[j]) bit for bit. */
-KERNEL void cl_dots(const float *x, const float *C, int n, int d, float *out)
+float cl_dot(const float *a, const float *b, int d)
+{
+#ifdef HAVE_FMA_PATH
+    if (use_fma())
+        return dot_fma(a, b, d);
+#endif
+    return dot_plain(a, b, d);
+}
+
+KERNEL static void dots_plain(const float *x, const float *C, int n, int d, float *out)
 {
     int j = 0;
     for (; j + 4 <= n && d % 8 == 0; j += 4) {
@@ -72,5 +135,16 @@ KERNEL void cl_dots(const float *x, const float *C, int n, int d, float *out)
         out[j + 3] = sum8(a3);
     }
     for (; j < n; j++)
-        out[j] = cl_dot(x, C + (size_t)j * d, d);
+        out[j] = dot_plain(x, C + (size_t)j * d, d);
+}
+
+void cl_dots(const float *x, const float *C, int n, int d, float *out)
+{
+#ifdef HAVE_FMA_PATH
+    if (use_fma()) {
+        dots_fma(x, C, n, d, out);
+        return;
+    }
+#endif
+    dots_plain(x, C, n, d, out);
 }
