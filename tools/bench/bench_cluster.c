@@ -204,6 +204,7 @@ static void bench_users(long n, segstream_profile_codec codec)
     segstream_cluster_options o = bench_options(codec);
     o.reassign_slice = 0;
     o.user_capacity = 1024;
+    o.max_future_skew_ms = 30LL * 86400000; /* the ticks below jump panes ahead */
     long rss0 = rss_kib();
     segstream_cluster *c = make_model(o);
     char id[32];
