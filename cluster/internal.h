@@ -43,6 +43,7 @@ typedef struct cl_term {
     char text[SEGSTREAM_TERM_MAX]; /* "" : free entry */
     uint32_t hash;
     double count;                   /* on the segment's scale: value at t = count * 0.5^((t - label_epoch)/H) */
+    double error;                   /* space-saving overestimate inherited at insertion (same scale) */
 } cl_term;
 
 /* ---- users.c: the user table (see users.c for probing and load factor). ---- */

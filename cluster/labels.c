@@ -7,7 +7,9 @@
  * comparing counters needs no arithmetic (the epoch moves up, rescaling the
  * table, before the scale could overflow). A new term takes a free counter,
  * or replaces the smallest one with that count + 1 (space-saving: frequent
- * terms are kept).
+ * terms are kept); the inherited count is remembered as the counter's error,
+ * and labels score the guaranteed part (count - error), so a rare word that
+ * just took a counter over does not look frequent.
  * At each model update, for every counter of segment c:
  *     score = tf(t,c) * log(1 + A / f(t)),  tf = count / total count of c,
  *     f(t) = count of t summed over all segments, A = mean total per segment,
@@ -26,12 +28,6 @@ static double scale_at(const segstream_cluster *c, int s, int64_t t)
         return 1.0; /* no counts yet */
     /* in double: a corrupt epoch from a snapshot must not overflow int64 */
     return pow(2.0, ((double)t - (double)c->seg[s].label_epoch) / (double)c->opt.half_life_ms);
-}
-
-/* Value of a counter of segment s at time t. */
-static double decayed(const segstream_cluster *c, int s, const cl_term *e, int64_t t)
-{
-    return e->count / scale_at(c, s, t);
 }
 
 static uint32_t hash32(const char *s)
@@ -98,6 +94,7 @@ static void add_scaled(segstream_cluster *c, int s, const char *text, double amo
     strcpy(e->text, text);
     e->hash = h;
     e->count = base + amount;
+    e->error = base;
 }
 
 /* The scale of time t for segment s, moving the epoch up first if needed. */
@@ -110,8 +107,10 @@ static double scale_for(segstream_cluster *c, int s, int64_t t)
     if (halves > 60) {
         double down = pow(2.0, -halves);
         cl_term *tab = table(c, s);
-        for (int i = 0; i < c->opt.label_table_size; i++)
+        for (int i = 0; i < c->opt.label_table_size; i++) {
             tab[i].count *= down;
+            tab[i].error *= down;
+        }
         g->label_epoch = t;
         return 1.0;
     }
@@ -142,7 +141,7 @@ void cl_labels_merge(segstream_cluster *c, int into, int from, int64_t t)
     cl_term *src = table(c, from);
     for (int i = 0; i < c->opt.label_table_size; i++)
         if (src[i].text[0]) {
-            double v = decayed(c, from, &src[i], t);
+            double v = (src[i].count - src[i].error) / scale_at(c, from, t);
             add_scaled(c, into, src[i].text, v * scale_for(c, into, t));
         }
 }
@@ -154,8 +153,10 @@ void cl_labels_copy_scaled(segstream_cluster *c, int to, int from, double share)
         c->seg[to].label_epoch = c->seg[from].label_epoch;
     }
     cl_term *tab = table(c, to);
-    for (int i = 0; i < c->opt.label_table_size; i++)
+    for (int i = 0; i < c->opt.label_table_size; i++) {
         tab[i].count *= share;
+        tab[i].error *= share;
+    }
     c->seg[to].n_label = 0;
 }
 
@@ -208,7 +209,7 @@ void cl_labels_recompute(segstream_cluster *c, int64_t t)
         double scale = scale_at(c, s, t);
         for (int i = 0; i < N; i++)
             if (tab[i].text[0]) {
-                double v = tab[i].count / scale;
+                double v = (tab[i].count - tab[i].error) / scale;
                 e[n++] = (entry){&tab[i], s, v, 0};
                 total[s] += v;
                 all += v;

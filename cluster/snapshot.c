@@ -270,6 +270,7 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_str(&w, t->text);
         put_u32(&w, t->hash);
         put_f64(&w, t->count);
+        put_f64(&w, t->error);
     }
     const cl_users *u = &c->users;
     put_i64(&w, u->n);
@@ -416,6 +417,7 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         free(s2);
         t->hash = get_u32(&r);
         t->count = get_f64(&r);
+        t->error = get_f64(&r);
     }
     int64_t n_users = get_i64(&r);
     if (r.failed || n_users < 0 || n_users > (int64_t)((r.n - r.pos) / (c->profile_bytes + 44)))
