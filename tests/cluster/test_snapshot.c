@@ -99,8 +99,8 @@ static segstream_cluster *round_trip(segstream_cluster *c)
 
 static void restore_and_replay_equals_uninterrupted(void **state)
 {
-    (void)state;
     segstream_cluster_options o = opts();
+    o.profile_codec = *(segstream_profile_codec *)*state;
     segstream_err err = {{0}};
     recorder full = {0};
     segstream_cluster *c = segstream_cluster_create(&o, &err);
@@ -222,10 +222,13 @@ static void corrupt_blobs_are_rejected(void **state)
     rec_free(&r);
 }
 
+static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(restore_and_replay_equals_uninterrupted),
+        cmocka_unit_test_prestate(restore_and_replay_equals_uninterrupted, &fp16),
+        cmocka_unit_test_prestate(restore_and_replay_equals_uninterrupted, &int8),
         cmocka_unit_test(corrupt_blobs_are_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
