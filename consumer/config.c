@@ -3,6 +3,7 @@
  * Every value is parsed when it is set, so a bad value is reported where it
  * was written; a lower source never replaces a higher one. */
 #include "consumer/config.h"
+#include "consumer/config_cluster.h"
 #include "consumer/duration.h"
 #include "consumer/redact.h"
 
@@ -707,6 +708,11 @@ int segstream_config_validate(const segstream_config *cfg, segstream_err *err)
         if (check_pair(cfg, outputs[i], "topics.input", strcmp(in, segstream_config_string(cfg, outputs[i])) != 0,
                        "must differ from", err))
             return -1;
+    /* The model's own check as a backstop (the keys' ranges above follow it;
+     * the dimension is the default model's, the real one comes with it). */
+    segstream_cluster_options cluster;
+    if (segstream_config_cluster_options(cfg, segstream_cluster_default_options().dim, &cluster, err) < 0)
+        return segstream_err_prefix(err, "cluster.* keys");
     rd_kafka_conf_t *scratch = segstream_config_kafka_conf(cfg, err);
     if (!scratch)
         return -1;

@@ -4,6 +4,7 @@
  * form, kafka.* validation by librdkafka, KEY.file, redaction, and that the
  * example file in deploy/ matches the key table. */
 #include "consumer/config.h"
+#include "consumer/config_cluster.h"
 #include "consumer/duration.h"
 #include "consumer/redact.h"
 
@@ -451,6 +452,51 @@ static void markdown_lists_every_key(void **state)
     free(out);
 }
 
+/* The table's defaults are the model's defaults, and values arrive where
+ * they belong. */
+static void cluster_options_follow_the_keys(void **state)
+{
+    (void)state;
+    segstream_config *cfg = segstream_config_new();
+    segstream_err err = {{0}};
+    segstream_cluster_options got, want = segstream_cluster_default_options();
+    if (segstream_config_cluster_options(cfg, want.dim, &got, &err) < 0)
+        fail_msg("%s", err.message);
+    /* Field by field: padding bytes may differ. */
+    assert_true(got.dim == want.dim && got.k == want.k && got.window_ms == want.window_ms &&
+                got.pane_ms == want.pane_ms && got.half_life_ms == want.half_life_ms &&
+                got.allowed_lateness_ms == want.allowed_lateness_ms &&
+                got.max_future_skew_ms == want.max_future_skew_ms && got.init_sample == want.init_sample &&
+                got.kmeans_iterations == want.kmeans_iterations && got.kmeans_restarts == want.kmeans_restarts &&
+                got.seed == want.seed && got.retire_share == want.retire_share &&
+                got.merge_cosine == want.merge_cosine && got.hysteresis == want.hysteresis &&
+                got.profile_codec == want.profile_codec && got.reassign_slice == want.reassign_slice &&
+                got.reservoir_size == want.reservoir_size && got.label_terms == want.label_terms &&
+                got.label_table_size == want.label_table_size && got.user_capacity == want.user_capacity);
+    segstream_config_free(cfg);
+
+    cfg = parse_ok("cluster.k=8\ncluster.window=2h\ncluster.pane=30m\ncluster.half_life=1h30m\n"
+                   "cluster.allowed_lateness=90s\ncluster.max_future_skew=0\ncluster.init_sample=100\n"
+                   "cluster.seed=7\ncluster.retire_size=0.1\ncluster.merge_similarity=1\n"
+                   "cluster.hysteresis=0.5\ncluster.profile_codec=int8\ncluster.label_terms=3\n");
+    assert_int_equal(segstream_config_cluster_options(cfg, 16, &got, &err), 0);
+    assert_int_equal(got.dim, 16);
+    assert_int_equal(got.k, 8);
+    assert_int_equal(got.window_ms, 7200000);
+    assert_int_equal(got.pane_ms, 1800000);
+    assert_int_equal(got.half_life_ms, 5400000);
+    assert_int_equal(got.allowed_lateness_ms, 90000);
+    assert_int_equal(got.max_future_skew_ms, 0);
+    assert_int_equal(got.init_sample, 100);
+    assert_int_equal(got.seed, 7);
+    assert_true(got.retire_share == 0.1 && got.merge_cosine == 1.0 && got.hysteresis == 0.5);
+    assert_int_equal(got.profile_codec, SEGSTREAM_PROFILE_INT8);
+    assert_int_equal(got.label_terms, 3);
+    assert_int_equal(segstream_config_cluster_options(cfg, 0, &got, &err), -1);
+    assert_contains(err.message, "dim");
+    segstream_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +513,7 @@ int main(void)
         cmocka_unit_test(secrets_are_redacted),
         cmocka_unit_test(example_file_matches_the_table),
         cmocka_unit_test(markdown_lists_every_key),
+        cmocka_unit_test(cluster_options_follow_the_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
