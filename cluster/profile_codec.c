@@ -78,6 +78,7 @@ size_t cl_profile_bytes(segstream_profile_codec codec, int d)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 /* F16C converts with round-to-nearest-even, exactly as cl_fp16_from_float:
  * the same bits, eight at a time. */
@@ -97,7 +98,13 @@ static int have_f16c(void)
 {
     static int cached = -1;
     if (cached < 0)
-        cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    {
+        /* clang 14 does not know __builtin_cpu_supports("f16c"): read CPUID leaf 1
+         * ECX bit 29 ourselves; "avx" also covers the OS saving the YMM state. */
+        unsigned eax, ebx, ecx, edx;
+        int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+        cached = f16c && __builtin_cpu_supports("avx");
+    }
     return cached;
 }
 #else
