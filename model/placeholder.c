@@ -1,2 +1,0 @@
-/* replaced by the encoder sources */
-typedef int segstream_model_placeholder;
