@@ -21,6 +21,7 @@ enum { MM_QKV, MM_ATTN_OUT, MM_FFN_UP, MM_FFN_DOWN, MM_COUNT };
 
 struct segstream_bert {
     segstream_bert_config cfg;
+    int threads; /* > 0 */
     segstream_bert_weights weights;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -78,13 +79,15 @@ static int build_primitives(segstream_bert *b, int bf16, segstream_err *err)
     return 0;
 }
 
-segstream_bert *segstream_bert_open(const char *model_dir, int bf16, segstream_err *err)
+segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16, segstream_err *err)
 {
     segstream_bert *b = calloc(1, sizeof *b);
     if (!b) {
         segstream_err_set(err, "out of memory");
         return NULL;
     }
+    b->threads = threads > 0 ? threads : omp_get_num_procs();
+    omp_set_num_threads(b->threads);
     if (segstream_bert_config_load(model_dir, &b->cfg, err) ||
         segstream_bert_weights_load(model_dir, &b->cfg, &b->weights, err)) {
         free(b);
@@ -150,7 +153,7 @@ static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int 
         if (!b->starts)
             return segstream_err_set(err, "out of memory for %zu sequences", seqs);
     }
-    size_t attn = segstream_bert_attention_scratch(max_len, b->cfg.head_dim) * (size_t)threads;
+    size_t attn = segstream_bert_attention_scratch(max_len, b->cfg.hidden_size) * (size_t)threads;
     if (attn > b->cap_attn) {
         b->attn_scratch = grow(b->attn_scratch, attn * sizeof(float));
         b->cap_attn = b->attn_scratch ? attn : 0;
@@ -161,7 +164,7 @@ static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int 
 }
 
 int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *lengths, size_t n,
-                           int threads, float *out, segstream_err *err)
+                           float *out, segstream_err *err)
 {
     const segstream_bert_config *c = &b->cfg;
     if (n == 0)
@@ -182,8 +185,9 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return segstream_err_set(err, "token id %d is outside the vocabulary [0, %d)", (int)ids[i],
                                      c->vocab_size);
-    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
-    const int nthreads = omp_get_max_threads();
+    /* per call: the ICV belongs to the calling thread, which may not be the one that opened */
+    omp_set_num_threads(b->threads);
+    const int nthreads = b->threads;
     if (reserve(b, t, n, max_len, nthreads, err))
         return -1;
     for (size_t i = 0, pos = 0; i < n; i++) {
@@ -201,7 +205,7 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
         if (segstream_matmul_run(&b->mm[MM_QKV], &m[MM_QKV], b->engine, b->stream, b->x, t, b->qkv, err))
             return -1;
         segstream_bert_attention(b->qkv, b->ctx, b->starts, lengths, n, h, c->num_heads, b->attn_scratch,
-                                 segstream_bert_attention_scratch(max_len, c->head_dim));
+                                 segstream_bert_attention_scratch(max_len, h));
         if (segstream_matmul_run(&b->mm[MM_ATTN_OUT], &m[MM_ATTN_OUT], b->engine, b->stream, b->ctx, t,
                                  b->x, err))
             return -1;

@@ -8,24 +8,47 @@
  * per-thread scratch so the score loop runs over contiguous memory, and exp
  * is a polynomial the compiler can vectorise (libm's expf is not).
  *
- * Each per-row function is compiled twice (AVX2+FMA and baseline x86-64) and
- * the right one picked when the library loads. */
+ * Each per-row function is compiled twice, for AVX2+FMA and for baseline
+ * x86-64, and the first call picks by CPUID. (GCC's target_clones was tried:
+ * its resolver matches CPU model names, so an AMD Zen 3 got the baseline.) */
 #include "model/bert_kernels.h"
 
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define KERNEL __attribute__((target_clones("arch=haswell", "default")))
+/* A kernel is written once as NAME_impl (always inlined) and instantiated
+ * as NAME_avx2 and NAME_base; NAME() calls the one the CPU runs best. */
+#define KERNEL static inline __attribute__((always_inline))
+#if defined(__x86_64__) && defined(__GNUC__)
+static int cpu_has_avx2_fma(void)
+{
+    static int cached = -1; /* benign race: every thread computes the same value */
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+#define INSTANTIATE(name, params, args)                                                  \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_impl args; } \
+    static void name##_base params { name##_impl args; }                                  \
+    static void name params                                                              \
+    {                                                                                    \
+        if (cpu_has_avx2_fma())                                                          \
+            name##_avx2 args;                                                            \
+        else                                                                             \
+            name##_base args;                                                            \
+    }
 #else
-#define KERNEL
+#define INSTANTIATE(name, params, args) \
+    static void name params { name##_impl args; }
 #endif
 
 /* e^x for x <= 0 (softmax arguments after subtracting the maximum), relative
  * error < 2e-7: x = k ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
  * polynomial, 2^k built in the exponent bits. */
-static inline float exp_nonpositive(float x)
+static inline __attribute__((always_inline)) float exp_nonpositive(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     const float round = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
@@ -47,7 +70,7 @@ static inline float exp_nonpositive(float x)
     return p * scale.f;
 }
 
-KERNEL static void layer_norm_row(float *x, int h, const float *gamma, const float *beta, float eps)
+KERNEL void layer_norm_row_impl(float *x, int h, const float *gamma, const float *beta, float eps)
 {
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -62,14 +85,18 @@ KERNEL static void layer_norm_row(float *x, int h, const float *gamma, const flo
     for (int j = 0; j < h; j++)
         x[j] = (x[j] - mean) * inv * gamma[j] + beta[j];
 }
+INSTANTIATE(layer_norm_row, (float *x, int h, const float *gamma, const float *beta, float eps),
+            (x, h, gamma, beta, eps))
 
-KERNEL static void embed_row(float *x, const float *word, const float *position, const float *type0,
-                             int h)
+KERNEL void embed_row_impl(float *x, const float *word, const float *position, const float *type0,
+                           int h)
 {
 #pragma omp simd
     for (int j = 0; j < h; j++)
         x[j] = word[j] + position[j] + type0[j];
 }
+INSTANTIATE(embed_row, (float *x, const float *word, const float *position, const float *type0, int h),
+            (x, word, position, type0, h))
 
 void segstream_bert_embed(float *x, const int32_t *ids, const int *positions, int t, int h,
                           const float *word, const float *position, const float *type0,
@@ -91,79 +118,99 @@ void segstream_bert_layer_norm(float *x, int t, int h, const float *gamma, const
         layer_norm_row(x + (size_t)i * h, h, gamma, beta, eps);
 }
 
-size_t segstream_bert_attention_scratch(int max_len, int head_dim)
+size_t segstream_bert_attention_scratch(int max_len, int h)
 {
-    /* transposed keys + one row of scores, rounded up to a cache line */
-    size_t n = (size_t)max_len * (size_t)head_dim + (size_t)max_len;
+    /* transposed keys of all heads + one row of scores, rounded up to a cache line */
+    size_t n = (size_t)max_len * (size_t)h + (size_t)max_len;
     return (n + 15) & ~(size_t)15;
 }
 
-/* One head of one sequence of len tokens. q, k, v point at the head's first
- * element in the first token's row; rows are ld floats apart. */
-KERNEL static void attend(const float *q, const float *k, const float *v, size_t ld, int len, int hd,
-                          float *out, size_t ldo, float *scratch)
+/* Heads [head0, head1) of one sequence of len tokens whose qkv rows start at
+ * qkv (rows ld = 3h floats apart); writes their columns of ctx (rows h apart).
+ * The sequence's keys are first transposed into scratch in row order, while
+ * its queries and values are prefetched: reading them head by head instead,
+ * 128 bytes every 3h floats, waits on memory at every row. */
+KERNEL void attend_impl(const float *qkv, int len, int h, int hd, int head0, int head1, float *ctx,
+                        float *scratch)
 {
-    float *kt = scratch, *p = scratch + (size_t)len * hd;
+    const size_t ld = 3 * (size_t)h;
+    const int c0 = head0 * hd, c1 = head1 * hd;
+    float *kt = scratch, *p = scratch + (size_t)len * h; /* kt[c][j]: key column c of token j */
+    for (int j = 0; j < len; j++) {
+        const float *row = qkv + j * ld, *krow = row + h;
+        for (int c = c0; c < c1; c++)
+            kt[(size_t)c * len + j] = krow[c];
+        /* the heads' queries, values and outputs of this token, into cache now */
+        for (int c = c0; c < c1; c += 16) {
+            __builtin_prefetch(row + c);
+            __builtin_prefetch(row + 2 * h + c);
+            __builtin_prefetch(ctx + (size_t)j * h + c, 1);
+        }
+    }
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int j = 0; j < len; j++)
-        for (int d = 0; d < hd; d++)
-            kt[(size_t)d * len + j] = k[j * ld + d];
-    for (int i = 0; i < len; i++) {
-        const float *qi = q + i * ld;
-        float q0 = qi[0] * scale;
-#pragma omp simd
-        for (int j = 0; j < len; j++)
-            p[j] = q0 * kt[j];
-        for (int d = 1; d < hd; d++) {
-            const float qd = qi[d] * scale, *kd = kt + (size_t)d * len;
+    for (int head = head0; head < head1; head++) {
+        const float *q = qkv + (size_t)head * hd, *v = qkv + 2 * (size_t)h + (size_t)head * hd;
+        const float *kh = kt + (size_t)head * hd * len;
+        for (int i = 0; i < len; i++) {
+            const float *qi = q + i * ld;
+            const float q0 = qi[0] * scale;
 #pragma omp simd
             for (int j = 0; j < len; j++)
-                p[j] += qd * kd[j];
-        }
-        float max = p[0];
-#pragma omp simd reduction(max : max)
-        for (int j = 0; j < len; j++)
-            max = p[j] > max ? p[j] : max;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < len; j++) {
-            p[j] = exp_nonpositive(p[j] - max);
-            sum += p[j];
-        }
-        const float inv = 1.0f / sum;
-        float *o = out + i * ldo;
-        const float p0 = p[0] * inv;
+                p[j] = q0 * kh[j];
+            for (int d = 1; d < hd; d++) {
+                const float qd = qi[d] * scale, *kd = kh + (size_t)d * len;
 #pragma omp simd
-        for (int d = 0; d < hd; d++)
-            o[d] = p0 * v[d];
-        for (int j = 1; j < len; j++) {
-            const float pj = p[j] * inv, *vj = v + j * ld;
+                for (int j = 0; j < len; j++)
+                    p[j] += qd * kd[j];
+            }
+            float max = p[0];
+#pragma omp simd reduction(max : max)
+            for (int j = 0; j < len; j++)
+                max = p[j] > max ? p[j] : max;
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < len; j++) {
+                p[j] = exp_nonpositive(p[j] - max);
+                sum += p[j];
+            }
+            const float inv = 1.0f / sum;
+            float *o = ctx + (size_t)i * h + (size_t)head * hd;
+            const float p0 = p[0] * inv;
 #pragma omp simd
             for (int d = 0; d < hd; d++)
-                o[d] += pj * vj[d];
+                o[d] = p0 * v[d];
+            for (int j = 1; j < len; j++) {
+                const float pj = p[j] * inv, *vj = v + j * ld;
+#pragma omp simd
+                for (int d = 0; d < hd; d++)
+                    o[d] += pj * vj[d];
+            }
         }
     }
 }
+INSTANTIATE(attend, (const float *qkv, int len, int h, int hd, int head0, int head1, float *ctx, float *scratch),
+            (qkv, len, h, hd, head0, head1, ctx, scratch))
 
 void segstream_bert_attention(const float *qkv, float *ctx, const int *starts, const int *lengths,
                               size_t n, int h, int heads, float *scratch, size_t scratch_per_thread)
 {
     const int hd = h / heads;
-    const size_t ld = 3 * (size_t)h;
-    const long pairs = (long)n * heads;
-    /* Dynamic: pair costs grow with len^2 and lengths vary a lot within a batch. */
-#pragma omp parallel for schedule(dynamic, 2)
-    for (long pair = 0; pair < pairs; pair++) {
-        size_t s = (size_t)(pair / heads);
-        int head = (int)(pair % heads);
-        const float *base = qkv + (size_t)starts[s] * ld + (size_t)head * hd;
-        attend(base, base + h, base + 2 * (size_t)h, ld, lengths[s], hd,
-               ctx + (size_t)starts[s] * h + (size_t)head * hd, (size_t)h,
+    /* A task is a whole sequence when there are enough of them to share out;
+     * with few sequences (one long text), each head is a task so all threads work. */
+    const int groups = n >= 4 * (size_t)omp_get_max_threads() ? 1 : heads;
+    const long tasks = (long)n * groups;
+    /* Dynamic: task costs grow with len^2 and lengths vary a lot within a batch. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long task = 0; task < tasks; task++) {
+        size_t s = (size_t)(task / groups);
+        int g = (int)(task % groups);
+        attend(qkv + (size_t)starts[s] * 3 * h, lengths[s], h, hd, g * heads / groups,
+               (g + 1) * heads / groups, ctx + (size_t)starts[s] * h,
                scratch + (size_t)omp_get_thread_num() * scratch_per_thread);
     }
 }
 
-KERNEL static void pool_one(const float *x, int len, int h, int cls, float *out)
+KERNEL void pool_one_impl(const float *x, int len, int h, int cls, float *out)
 {
     memcpy(out, x, (size_t)h * sizeof *out);
     if (!cls) {
@@ -189,6 +236,7 @@ KERNEL static void pool_one(const float *x, int len, int h, int cls, float *out)
     for (int j = 0; j < h; j++)
         out[j] *= inv;
 }
+INSTANTIATE(pool_one, (const float *x, int len, int h, int cls, float *out), (x, len, h, cls, out))
 
 void segstream_bert_pool(const float *x, const int *starts, const int *lengths, size_t n, int h,
                          int cls, float *out)

@@ -22,12 +22,11 @@ void segstream_bert_layer_norm(float *x, int t, int h, const float *gamma, const
 
 /* Scaled dot-product attention of each sequence with itself, all heads.
  * qkv: t rows of 3h floats (query | key | value, head-major within each);
- * ctx: t rows of h floats (output). scratch must hold
- * segstream_bert_attention_scratch(max_len, head_dim) floats per thread of
- * `threads` threads. */
+ * ctx: t rows of h floats (output). scratch holds scratch_per_thread >=
+ * segstream_bert_attention_scratch(max_len, h) floats for each OpenMP thread. */
 void segstream_bert_attention(const float *qkv, float *ctx, const int *starts, const int *lengths,
                               size_t n, int h, int heads, float *scratch, size_t scratch_per_thread);
-size_t segstream_bert_attention_scratch(int max_len, int head_dim);
+size_t segstream_bert_attention_scratch(int max_len, int h);
 
 /* out[i] = normalise(mean of sequence i's rows), or of its first row when cls != 0. */
 void segstream_bert_pool(const float *x, const int *starts, const int *lengths, size_t n, int h,

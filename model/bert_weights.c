@@ -96,12 +96,47 @@ static const float *load(struct loader *L, const char *name, int ndim, int64_t d
     return t ? as_f32(L, t) : NULL;
 }
 
-/* Stacks query, key, value (weights or biases, `each` floats apiece) into one copy. */
+/* Writes the [n][k] tensor t transposed into out, a [k][ld] matrix (columns 0..n-1). */
+static int transpose_into(struct loader *L, const segstream_st_tensor *t, float *out, size_t ld)
+{
+    const size_t n = (size_t)t->shape[0], k = (size_t)t->shape[1];
+    float *tmp = malloc(n * k * sizeof *tmp);
+    if (!tmp)
+        return segstream_err_set(L->err, "%s: tensor '%s': out of memory", L->path, t->name);
+    if (segstream_st_to_f32(t, tmp, L->err)) {
+        free(tmp);
+        return -1;
+    }
+    /* in tiles, so both sides stay in cache */
+    for (size_t r0 = 0; r0 < n; r0 += 32)
+        for (size_t c0 = 0; c0 < k; c0 += 32)
+            for (size_t r = r0; r < n && r < r0 + 32; r++)
+                for (size_t c = c0; c < k && c < c0 + 32; c++)
+                    out[c * ld + r] = tmp[r * k + c];
+    free(tmp);
+    segstream_safetensors_release(L->w->file, t);
+    return 0;
+}
+
+/* A matmul weight [out][in] as an owned [in][out] copy. */
+static const float *load_transposed(struct loader *L, const char *name, int64_t out_dim, int64_t in_dim)
+{
+    const segstream_st_tensor *t = tensor(L, name, 2, out_dim, in_dim);
+    if (!t)
+        return NULL;
+    float *w = own(L, (size_t)t->count);
+    if (!w) {
+        segstream_err_set(L->err, "%s: tensor '%s': out of memory", L->path, t->name);
+        return NULL;
+    }
+    return transpose_into(L, t, w, (size_t)out_dim) ? NULL : w;
+}
+
+/* Query, key and value side by side: weights [H][3H] (transposed), biases [3H]. */
 static const float *stack_qkv(struct loader *L, int layer, const char *what, int ndim, int64_t h)
 {
     static const char *const parts[3] = {"query", "key", "value"};
-    size_t each = (size_t)(ndim == 2 ? h * h : h);
-    float *out = own(L, 3 * each);
+    float *out = own(L, (size_t)(3 * (ndim == 2 ? h * h : h)));
     if (!out) {
         segstream_err_set(L->err, "%s: out of memory", L->path);
         return NULL;
@@ -110,9 +145,15 @@ static const float *stack_qkv(struct loader *L, int layer, const char *what, int
         char name[128];
         snprintf(name, sizeof name, "encoder.layer.%d.attention.self.%s.%s", layer, parts[i], what);
         const segstream_st_tensor *t = tensor(L, name, ndim, h, h);
-        if (!t || segstream_st_to_f32(t, out + i * each, L->err))
+        if (!t)
             return NULL;
-        segstream_safetensors_release(L->w->file, t);
+        if (ndim == 2) {
+            if (transpose_into(L, t, out + i * h, 3 * (size_t)h))
+                return NULL;
+        } else {
+            if (segstream_st_to_f32(t, out + i * h, L->err))
+                return NULL;
+        }
     }
     return out;
 }
@@ -128,20 +169,27 @@ static int load_layer(struct loader *L, const segstream_bert_config *cfg, int i,
         if (!(layer->field = load(L, name, ndim, d0, d1)))                           \
             return -1;                                                               \
     } while (0)
+#define LAYER_MATRIX(field, suffix, out_dim, in_dim)                                 \
+    do {                                                                             \
+        snprintf(name, sizeof name, "encoder.layer.%d.%s", i, suffix);               \
+        if (!(layer->field = load_transposed(L, name, out_dim, in_dim)))             \
+            return -1;                                                               \
+    } while (0)
     if (!(layer->qkv_w = stack_qkv(L, i, "weight", 2, h)) ||
         !(layer->qkv_b = stack_qkv(L, i, "bias", 1, h)))
         return -1;
-    LAYER_TENSOR(attn_out_w, "attention.output.dense.weight", 2, h, h);
+    LAYER_MATRIX(attn_out_w, "attention.output.dense.weight", h, h);
     LAYER_TENSOR(attn_out_b, "attention.output.dense.bias", 1, h, 0);
     LAYER_TENSOR(attn_ln_g, "attention.output.LayerNorm.weight", 1, h, 0);
     LAYER_TENSOR(attn_ln_b, "attention.output.LayerNorm.bias", 1, h, 0);
-    LAYER_TENSOR(ffn_up_w, "intermediate.dense.weight", 2, f, h);
+    LAYER_MATRIX(ffn_up_w, "intermediate.dense.weight", f, h);
     LAYER_TENSOR(ffn_up_b, "intermediate.dense.bias", 1, f, 0);
-    LAYER_TENSOR(ffn_down_w, "output.dense.weight", 2, h, f);
+    LAYER_MATRIX(ffn_down_w, "output.dense.weight", h, f);
     LAYER_TENSOR(ffn_down_b, "output.dense.bias", 1, h, 0);
     LAYER_TENSOR(ffn_ln_g, "output.LayerNorm.weight", 1, h, 0);
     LAYER_TENSOR(ffn_ln_b, "output.LayerNorm.bias", 1, h, 0);
 #undef LAYER_TENSOR
+#undef LAYER_MATRIX
     return 0;
 }
 

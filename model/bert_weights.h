@@ -1,12 +1,14 @@
 /* bert_weights.h - a BERT model's weights, checked against its config, ready for the forward pass.
  *
- * Matrices keep Hugging Face's nn.Linear layout [out][in] (row-major), which
- * is oneDNN's "ba" (transposed) layout of the K x N weights matrix, so
- * float32 tensors are used in place from the mapped file: no copy, and only
- * touched pages (e.g. the word-embedding rows of tokens actually seen) are
- * resident. Copies are made only where needed: query/key/value are stacked
- * into one [3H][H] matrix (one fused matmul), and f16/bf16/f64 or misaligned
- * tensors are converted to float32 at load. */
+ * Matmul weights are transposed at load from Hugging Face's nn.Linear layout
+ * [out][in] to [in][out] (K x N row-major, oneDNN's "ab"): oneDNN's AVX2 gemm
+ * ran a whole MiniLM forward pass of one 17-token text in 7.1 ms that way
+ * against 12.1 ms reading the [out][in] layout in place, and the copy's
+ * source pages are released from the mapping afterwards, so resident memory
+ * holds one copy. Query/key/value are stacked into one [H][3H] matrix (one
+ * fused matmul). Vectors and the embedding tables are used in place from the
+ * mapped file when they are aligned float32 (only the word-embedding rows of
+ * tokens actually seen become resident), else converted at load. */
 #ifndef SEGSTREAM_MODEL_BERT_WEIGHTS_H
 #define SEGSTREAM_MODEL_BERT_WEIGHTS_H
 
@@ -15,14 +17,14 @@
 #include "model/safetensors.h"
 
 typedef struct segstream_bert_layer {
-    const float *qkv_w;            /* [3H][H]: query, key, value rows stacked */
+    const float *qkv_w;            /* [H][3H]: query | key | value columns */
     const float *qkv_b;            /* [3H] */
     const float *attn_out_w;       /* [H][H] */
     const float *attn_out_b;       /* [H] */
     const float *attn_ln_g, *attn_ln_b; /* [H] */
-    const float *ffn_up_w;         /* [F][H] */
+    const float *ffn_up_w;         /* [H][F] */
     const float *ffn_up_b;         /* [F] */
-    const float *ffn_down_w;       /* [H][F] */
+    const float *ffn_down_w;       /* [F][H] */
     const float *ffn_down_b;       /* [H] */
     const float *ffn_ln_g, *ffn_ln_b; /* [H] */
 } segstream_bert_layer;

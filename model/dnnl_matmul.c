@@ -17,7 +17,7 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
     dnnl_matmul_desc_t desc;
     if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ba), "weights md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
         check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
         check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
         check(dnnl_matmul_desc_init(&desc, &src_md, &w_md, &b_md, &dst_md), "matmul desc", err))
@@ -69,7 +69,7 @@ int segstream_matmul_weights_init(segstream_matmul_weights *wts, const segstream
     dnnl_dims_t w_dims = {mm->k, mm->n}, b_dims = {1, mm->n};
     dnnl_memory_desc_t w_md, b_md;
     /* oneDNN takes non-const handles but never writes weights or bias. */
-    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ba), "weights md", err) ||
+    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
         check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
         check(dnnl_memory_create(&wts->w, &w_md, engine, (void *)w), "weights memory", err) ||
         check(dnnl_memory_create(&wts->b, &b_md, engine, (void *)b), "bias memory", err)) {

@@ -1,7 +1,7 @@
 /* dnnl_matmul.h - one oneDNN matmul primitive serving every token count.
  *
- * dst[M][N] = epilogue(src[M][K] . W + bias), with W given in nn.Linear's
- * [N][K] layout (oneDNN "ba"), so weights are used in place. M is a runtime
+ * dst[M][N] = epilogue(src[M][K] . W + bias), W row-major [K][N] (oneDNN
+ * "ab"; bert_weights.h says why not nn.Linear's [N][K]). M is a runtime
  * dimension (DNNL_RUNTIME_DIM_VAL): the batch's token count changes every
  * call, and one primitive created at load serves them all; on the AVX2 dev
  * box this measured as fast as primitives made for a fixed M (both run
@@ -35,7 +35,7 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
                           segstream_matmul_epilogue epilogue, int bf16, segstream_err *err);
 void segstream_matmul_destroy(segstream_matmul *mm);
 
-/* Wraps w ([N][K] floats) and b ([N]) without copying; they must outlive wts. */
+/* Wraps w ([K][N] floats) and b ([N]) without copying; they must outlive wts. */
 int segstream_matmul_weights_init(segstream_matmul_weights *wts, const segstream_matmul *mm,
                                   dnnl_engine_t engine, const float *w, const float *b,
                                   segstream_err *err);

@@ -54,7 +54,7 @@ segstream_encoder *segstream_encoder_open(const char *model_dir, const segstream
     if (!e)
         return segstream_err_set(err, "out of memory"), NULL;
     e->opt = o;
-    if (!(e->bert = segstream_bert_open(model_dir, o.precision == SEGSTREAM_PRECISION_BF16, err)))
+    if (!(e->bert = segstream_bert_open(model_dir, o.threads, o.precision == SEGSTREAM_PRECISION_BF16, err)))
         goto fail;
     const segstream_bert_config *cfg = segstream_bert_config_of(e->bert);
     e->dim = cfg->hidden_size;
@@ -127,7 +127,7 @@ void segstream_encoder_get_stats(const segstream_encoder *e, segstream_encoder_s
 /* Runs the first `count` sequences of the batch buffers into dst (count rows). */
 static int run_batch(segstream_encoder *e, size_t count, size_t tokens, float *dst, segstream_err *err)
 {
-    if (segstream_bert_forward(e->bert, e->ids, e->lengths, count, e->opt.threads, dst, err))
+    if (segstream_bert_forward(e->bert, e->ids, e->lengths, count, dst, err))
         return -1;
     e->stats.sequences += count;
     e->stats.tokens += tokens;
