@@ -178,7 +178,7 @@ static int parse_header(segstream_safetensors *st, const char *json, size_t len,
                 segstream_err_set(err, "tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s'",
                                   t->name, (unsigned long long)spans[k].begin,
                                   (unsigned long long)spans[k].end,
-                                  unsorted[spans[p].index].name);
+                                  st->tensors[p].name); /* already moved there */
                 goto out;
             }
             break;
