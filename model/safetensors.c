@@ -185,9 +185,9 @@ static int parse_header(segstream_safetensors *st, const char *json, size_t len,
         }
         t->data = st->data + spans[k].begin;
         st->tensors[k] = *t;
-        t->name = NULL; /* moved */
+        st->count = k + 1; /* close() frees what was moved, even if a later one fails */
+        t->name = NULL;
     }
-    st->count = n;
     rc = 0;
 out:
     if (unsorted)
