@@ -90,7 +90,8 @@ int segstream_cmd_tokenize(int argc, char **argv)
         }
     }
     if (!model || optind != argc) {
-        fprintf(stderr, "segstream tokenize: %s\n", model ? "unexpected argument" : "--model DIR is required");
+        fprintf(stderr, "segstream tokenize: %s\n",
+                model ? "unexpected argument" : "--model DIR is required");
         usage(stderr);
         return 2;
     }

@@ -23,7 +23,8 @@
 typedef struct segstream_tokenizer segstream_tokenizer;
 
 typedef struct segstream_tokenizer_options {
-    int max_tokens; /* ids per text incl. [CLS] and [SEP], >= 2; 0 = max_seq_length of sentence_bert_config.json */
+    /* ids per text incl. [CLS] and [SEP], >= 2; 0 = max_seq_length of sentence_bert_config.json */
+    int max_tokens;
 } segstream_tokenizer_options;
 
 segstream_tokenizer_options segstream_tokenizer_default_options(void);

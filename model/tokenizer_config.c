@@ -3,14 +3,21 @@
  * folders, objects {"content": "[SEP]", ...}. */
 #include "model/tokenizer_config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 static json_t *load_json(const char *path, segstream_err *err)
 {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        segstream_err_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = json_loadf(f, 0, &jerr);
+    fclose(f);
     if (!root) {
         segstream_err_set(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
         return NULL;
