@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"encode", segstream_cmd_encode, "texts on stdin -> sentence embeddings (.npy or NDJSON)"},
     {"produce", segstream_cmd_produce, "NDJSON records on stdin -> Avro records on a Kafka topic"},
     {"consume", segstream_cmd_consume, "Avro records of a Kafka topic -> NDJSON on stdout"},
+    {"cluster", segstream_cmd_cluster, "embeddings (.npy) -> streaming segments, one line per item"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,225 @@
+/* cluster.h - windowed streaming spherical k-means with decay, stable segments,
+ * user assignment with hysteresis, segment labels and snapshots.
+ *
+ * The model knows nothing of BERT, Kafka or Avro: it takes unit vectors of a
+ * fixed dimension, word tokens and event times (int64 epoch milliseconds) and
+ * reports segment changes and catalog changes through a caller-provided sink.
+ *
+ * Time is event time only. A watermark (max event time seen minus the allowed
+ * lateness) moves it forward; the window is made of panes of `pane_ms`. When the
+ * watermark enters a new pane the model is updated: panes that left the window
+ * are dropped whole, centroids and sizes are recomputed from the decayed pane
+ * sums, segments retire / merge / split, labels are recomputed, the model
+ * version is bumped and a re-assignment sweep of every tracked user starts. The
+ * sweep runs in bounded slices (`reassign_slice` users per update call) so a
+ * large user table never stalls the stream; segstream_cluster_sweep() lets the
+ * caller finish it in bulk on several threads (e.g. at the end of a batch).
+ *
+ * Determinism: the same calls with the same inputs in the same order give the
+ * same outputs, byte for byte, on the same build and hardware. No wall clock,
+ * no hash-order dependence, the random generator lives in the state, and a
+ * snapshot taken between two calls restores to an identical model.
+ *
+ * Thread rules: a segstream_cluster is not thread-safe; one thread calls it at
+ * a time. segstream_cluster_sweep() may use worker threads internally; the
+ * sink is always called on the calling thread. */
+#ifndef SEGSTREAM_CLUSTER_CLUSTER_H
+#define SEGSTREAM_CLUSTER_CLUSTER_H
+
+#include "common/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct segstream_cluster segstream_cluster;
+
+/* How user profiles are stored (memory per user versus precision). */
+typedef enum segstream_profile_codec {
+    SEGSTREAM_PROFILE_FP16 = 0, /* IEEE half floats: 2 bytes per dimension */
+    SEGSTREAM_PROFILE_INT8 = 1, /* int8 with one float scale per user: 1 byte per dimension */
+} segstream_profile_codec;
+
+typedef struct segstream_cluster_options {
+    int dim;                      /* vector dimension, e.g. 384 */
+    int k;                        /* target number of active segments */
+    int64_t window_ms;            /* W: the sliding window, a multiple of pane_ms */
+    int64_t pane_ms;              /* S: pane length; the model updates once per pane */
+    int64_t half_life_ms;         /* H: a pane ending at p weighs 0.5^((t-p)/H) */
+    int64_t allowed_lateness_ms;  /* watermark = max event time - this; <= window_ms */
+    int64_t max_future_skew_ms;   /* events later than max event time + this are refused */
+    int init_sample;              /* events buffered to bootstrap k-means++ (>= k) */
+    int kmeans_iterations;        /* Lloyd iterations after the k-means++ seeding */
+    int kmeans_restarts;          /* bootstrap runs; the lowest inertia wins (like n_init) */
+    uint64_t seed;                /* seeds the random generator kept in the state */
+    double retire_share;          /* retire when size < retire_share * (total size / k) */
+    double merge_cosine;          /* merge two segments whose centroids' cosine exceeds this */
+    double hysteresis;            /* a user moves only if the new similarity wins by this */
+    segstream_profile_codec profile_codec;
+    int reassign_slice;           /* users re-assigned per update call while a sweep is due; 0: only in segstream_cluster_sweep() */
+    int reservoir_size;           /* recent member vectors kept per segment, used to split it */
+    int label_terms;              /* keywords per segment label */
+    int label_table_size;         /* decayed term counters kept per segment (bounded memory) */
+    int user_capacity;            /* initial user table capacity hint (grows as needed) */
+} segstream_cluster_options;
+
+/* The defaults: dim 384, k 64, window 7d, pane 1h, half-life 1d, lateness 5m,
+ * future skew 1h, init sample 1000, 20 Lloyd iterations, 10 restarts, seed 42, retire share
+ * 0.05, merge cosine 0.95, hysteresis 0.02, fp16 profiles, slice 64 users,
+ * reservoir 32, 5 label terms out of 64 counters, 1024 users. */
+segstream_cluster_options segstream_cluster_default_options(void);
+
+/* Checks every field. Returns 0, or -1 with err naming the field, its value and
+ * the accepted range. */
+int segstream_cluster_options_validate(const segstream_cluster_options *opt, segstream_err *err);
+
+typedef enum segstream_cluster_op {
+    SEGSTREAM_OP_SET = 0,    /* the vector replaces the user's profile */
+    SEGSTREAM_OP_ADD = 1,    /* the vector is mixed into the decayed profile */
+    SEGSTREAM_OP_DELETE = 2, /* forget the user (vector and words ignored) */
+} segstream_cluster_op;
+
+/* One input event. The model copies what it keeps; nothing is retained. */
+typedef struct segstream_cluster_event {
+    const char *user_id;      /* NUL-terminated, non-empty, at most 255 bytes */
+    int op;                   /* a segstream_cluster_op */
+    const float *vector;      /* dim floats, finite, non-zero (normalised here); NULL for DELETE */
+    const char *const *words; /* the text's word tokens, for labels; may be NULL */
+    size_t n_words;
+    int64_t event_time;       /* epoch milliseconds */
+} segstream_cluster_event;
+
+/* Why an event was refused: stable codes for the dead-letter topic. */
+typedef enum segstream_cluster_reject_reason {
+    SEGSTREAM_REJECT_NONE = 0,
+    SEGSTREAM_REJECT_BAD_USER = 1,      /* missing, empty or too long user id */
+    SEGSTREAM_REJECT_BAD_OP = 2,        /* op is not SET, ADD or DELETE */
+    SEGSTREAM_REJECT_BAD_VECTOR = 3,    /* missing vector, NaN or infinity */
+    SEGSTREAM_REJECT_ZERO_VECTOR = 4,   /* all zeros: no direction */
+    SEGSTREAM_REJECT_TOO_LATE = 5,      /* its pane already left the window */
+    SEGSTREAM_REJECT_TOO_FAR_FUTURE = 6,/* beyond max event time + max_future_skew_ms */
+} segstream_cluster_reject_reason;
+
+typedef struct segstream_cluster_reject {
+    segstream_cluster_reject_reason reason;
+    char message[160]; /* a sentence for the dead-letter headers */
+} segstream_cluster_reject;
+
+/* Stable name of a reason ("TOO_LATE", ...). */
+const char *segstream_cluster_reject_name(segstream_cluster_reject_reason reason);
+
+typedef enum segstream_change_cause {
+    SEGSTREAM_CAUSE_INTEREST_CHANGED = 0,
+    SEGSTREAM_CAUSE_MODEL_UPDATED = 1,
+    SEGSTREAM_CAUSE_EXPIRED = 2,
+    SEGSTREAM_CAUSE_DELETED = 3,
+} segstream_change_cause;
+
+const char *segstream_change_cause_name(segstream_change_cause cause);
+
+/* A user's segment changed. Pointers are valid only during the callback. */
+typedef struct segstream_segment_change {
+    const char *user_id;
+    int64_t event_time;        /* the input event's time; for sweeps, the watermark */
+    int64_t previous_segment;  /* -1: none */
+    int64_t segment;           /* -1: none (expired or deleted) */
+    float similarity;          /* cosine to the new segment; NaN when segment == -1 */
+    segstream_change_cause cause;
+    int64_t model_version;
+} segstream_segment_change;
+
+typedef enum segstream_catalog_kind {
+    SEGSTREAM_CATALOG_BORN = 0,    /* created by the bootstrap */
+    SEGSTREAM_CATALOG_SPLIT = 1,   /* created by splitting `parent` (which retires) */
+    SEGSTREAM_CATALOG_UPDATED = 2, /* new centroid, size or label after a model update */
+    SEGSTREAM_CATALOG_MERGED = 3,  /* retired: merged into `merged_into` */
+    SEGSTREAM_CATALOG_RETIRED = 4, /* retired: too small, or split into children */
+} segstream_catalog_kind;
+
+/* A segment of the catalog changed. Pointers valid only during the callback. */
+typedef struct segstream_catalog_change {
+    int64_t segment_id;
+    segstream_catalog_kind kind;
+    int active;                 /* 1 ACTIVE, 0 RETIRED */
+    int64_t parent;             /* -1: none (born of the bootstrap) */
+    int64_t merged_into;        /* -1 unless kind == MERGED */
+    const char *const *label;   /* top keywords, best first */
+    int n_label;
+    double size;                /* decayed count */
+    const float *centroid;      /* dim floats, unit length; NULL when retired */
+    int dim;
+    int64_t created_time;
+    int64_t updated_time;
+    int64_t model_version;
+} segstream_catalog_change;
+
+/* Where outputs go. Either callback may be NULL (that output is dropped). The
+ * callbacks must not call back into the model. */
+typedef struct segstream_cluster_sink {
+    void *ctx;
+    void (*segment_change)(void *ctx, const segstream_segment_change *change);
+    void (*catalog_change)(void *ctx, const segstream_catalog_change *change);
+} segstream_cluster_sink;
+
+/* Creates a model; options are validated and copied. NULL with err on failure.
+ * Free with segstream_cluster_free(). */
+segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt, segstream_err *err);
+
+void segstream_cluster_free(segstream_cluster *c);
+
+/* Applies one event. Returns 0 when applied, 1 when refused (reject says why;
+ * nothing changed except that a refused event never moves time), -1 on an
+ * internal failure such as out of memory (err says what). During the bootstrap
+ * events are buffered: their change records come once the model exists, with
+ * previous_segment -1, cause INTEREST_CHANGED, in arrival order. */
+int segstream_cluster_update(segstream_cluster *c, const segstream_cluster_event *ev,
+                             const segstream_cluster_sink *sink, segstream_cluster_reject *reject,
+                             segstream_err *err);
+
+/* Continues the pending re-assignment sweep by up to max_users users (0: until
+ * done), computing on n_threads threads (1: this thread only). Users silent
+ * for longer than the window expire here. Returns the number of users still
+ * due, or -1 on failure. */
+long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads,
+                             const segstream_cluster_sink *sink, segstream_err *err);
+
+/* Ends the bootstrap early (fewer than init_sample events buffered, at least
+ * k distinct vectors): builds the model and replays the buffer. Returns 0, or
+ * -1 when there is not enough data (the buffer is kept). */
+int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluster_sink *sink,
+                                    segstream_err *err);
+
+/* --- Inspection (read-only, cheap) --- */
+
+typedef struct segstream_cluster_stats {
+    int64_t model_version;     /* 0 until the bootstrap */
+    int64_t watermark;         /* INT64_MIN before the first event */
+    int64_t max_event_time;
+    int active_segments;
+    int64_t segments_created;  /* ids handed out so far (ids are 1..this) */
+    long users;                /* tracked users */
+    long sweep_due;            /* users still to re-assign after the last update */
+    long bootstrap_buffered;   /* events waiting for the bootstrap */
+    size_t memory_bytes;       /* heap held by the model, everything included */
+} segstream_cluster_stats;
+
+void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_stats *stats);
+
+/* The user's current segment (-1: none or unknown user); similarity optional. */
+int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity);
+
+/* Calls fn for every active segment, in slot order, as a catalog change of
+ * kind UPDATED (for publishing the full catalog). */
+void segstream_cluster_for_each_segment(const segstream_cluster *c, const segstream_cluster_sink *sink);
+
+/* --- Snapshots --- */
+
+/* Serialises the whole state (options, model, panes, users, labels, random
+ * generator, bootstrap buffer) into a new malloc'ed blob the caller frees.
+ * Returns 0 or -1. The blob is deterministic: the same state gives the same bytes. */
+int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len, segstream_err *err);
+
+/* Rebuilds a model from a blob. A corrupt, truncated or foreign blob is an
+ * error (NULL with err), never a crash. */
+segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err);
+
+#endif

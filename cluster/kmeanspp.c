@@ -1,0 +1,146 @@
+/* kmeanspp.c - the bootstrap: greedy k-means++ seeding (2 + log k candidate
+ * draws per centre, keep the one that lowers the potential most, as
+ * scikit-learn does) then Lloyd iterations of spherical k-means (cosine
+ * assignment, centroid = normalised member sum). Distances are 1 - cos, half
+ * the squared Euclidean distance between unit vectors. Every draw comes from
+ * the model's generator, so the bootstrap is reproducible from the seed. */
+#include "cluster/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long draw(cl_rng *rng, const double *w, long n, double total)
+{
+    double r = cl_rng_uniform(rng) * total, acc = 0;
+    for (long i = 0; i < n; i++) {
+        acc += w[i];
+        if (acc > r)
+            return i;
+    }
+    for (long i = n - 1; i >= 0; i--) /* rounding at the top end */
+        if (w[i] > 0)
+            return i;
+    return 0;
+}
+
+static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_rng *rng, float *centroids,
+                       double *inertia, segstream_err *err)
+{
+    if (n < k)
+        return segstream_err_set(err, "k-means: %ld vectors for k = %d", n, k);
+    double *dist = malloc((size_t)n * sizeof *dist), *cand = malloc((size_t)n * sizeof *cand);
+    double *best_d = malloc((size_t)n * sizeof *best_d);
+    int *assign = malloc((size_t)n * sizeof *assign);
+    long *count = malloc((size_t)k * sizeof *count);
+    if (!dist || !cand || !best_d || !assign || !count) {
+        free(dist), free(cand), free(best_d), free(assign), free(count);
+        return segstream_err_set(err, "k-means: out of memory");
+    }
+    long first = (long)(cl_rng_next(rng) % (uint64_t)n);
+    memcpy(centroids, X + (size_t)first * d, (size_t)d * sizeof(float));
+    double total = 0;
+    for (long i = 0; i < n; i++) {
+        dist[i] = fmax(0.0, 1.0 - cl_dot(X + (size_t)i * d, centroids, d));
+        total += dist[i];
+    }
+    int trials = 2 + (int)log((double)k);
+    for (int j = 1; j < k; j++) {
+        long pick = -1;
+        double pick_total = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            long cidx = total > 0 ? draw(rng, dist, n, total) : (long)(cl_rng_next(rng) % (uint64_t)n);
+            double sum = 0;
+            for (long i = 0; i < n; i++) {
+                cand[i] = fmin(dist[i], fmax(0.0, 1.0 - cl_dot(X + (size_t)i * d, X + (size_t)cidx * d, d)));
+                sum += cand[i];
+            }
+            if (sum < pick_total) {
+                pick_total = sum;
+                pick = cidx;
+                memcpy(best_d, cand, (size_t)n * sizeof *best_d);
+            }
+        }
+        memcpy(centroids + (size_t)j * d, X + (size_t)pick * d, (size_t)d * sizeof(float));
+        memcpy(dist, best_d, (size_t)n * sizeof *dist);
+        total = pick_total;
+    }
+    for (long i = 0; i < n; i++)
+        assign[i] = -1;
+    for (int it = 0; it < iterations; it++) {
+        long moved = 0;
+        for (long i = 0; i < n; i++) {
+            const float *x = X + (size_t)i * d;
+            int b = 0;
+            float bs = -INFINITY;
+            for (int j = 0; j < k; j++) {
+                float s = cl_dot(x, centroids + (size_t)j * d, d);
+                if (s > bs) {
+                    bs = s;
+                    b = j;
+                }
+            }
+            moved += assign[i] != b;
+            assign[i] = b;
+            dist[i] = 1.0 - bs;
+        }
+        if (!moved)
+            break;
+        memset(centroids, 0, (size_t)k * d * sizeof(float));
+        memset(count, 0, (size_t)k * sizeof *count);
+        for (long i = 0; i < n; i++) {
+            cl_axpy(centroids + (size_t)assign[i] * d, 1.0f, X + (size_t)i * d, d);
+            count[assign[i]]++;
+        }
+        for (int j = 0; j < k; j++) {
+            float *cj = centroids + (size_t)j * d;
+            double len = cl_norm(cj, d);
+            if (!count[j] || len <= 0) { /* empty: take the worst-served point */
+                long w = 0;
+                for (long i = 1; i < n; i++)
+                    if (dist[i] > dist[w])
+                        w = i;
+                memcpy(cj, X + (size_t)w * d, (size_t)d * sizeof(float));
+                dist[w] = 0;
+                continue;
+            }
+            for (int q = 0; q < d; q++)
+                cj[q] = (float)(cj[q] / len);
+        }
+    }
+    /* the inertia of the final centroids (sum of 1 - max cos) picks the best restart */
+    double sum = 0;
+    for (long i = 0; i < n; i++) {
+        float bs = -INFINITY;
+        for (int j = 0; j < k; j++) {
+            float s = cl_dot(X + (size_t)i * d, centroids + (size_t)j * d, d);
+            bs = s > bs ? s : bs;
+        }
+        sum += 1.0 - bs;
+    }
+    *inertia = sum;
+    free(dist), free(cand), free(best_d), free(assign), free(count);
+    return 0;
+}
+
+int cl_kmeans(const float *X, long n, int d, int k, int iterations, int restarts, cl_rng *rng, float *centroids,
+              segstream_err *err)
+{
+    float *trial = malloc((size_t)k * d * sizeof(float));
+    if (!trial)
+        return segstream_err_set(err, "k-means: out of memory");
+    double best = INFINITY;
+    for (int r = 0; r < restarts; r++) {
+        double inertia = INFINITY;
+        if (kmeans_once(X, n, d, k, iterations, rng, trial, &inertia, err)) {
+            free(trial);
+            return -1;
+        }
+        if (inertia < best) { /* strict: ties keep the earlier restart */
+            best = inertia;
+            memcpy(centroids, trial, (size_t)k * d * sizeof(float));
+        }
+    }
+    free(trial);
+    return 0;
+}

@@ -1,2 +1,0 @@
-/* replaced by the cluster sources */
-typedef int segstream_cluster_placeholder;

@@ -1,0 +1,173 @@
+/* sweep.c - re-assignment of every tracked user after a model update.
+ *
+ * A model update marks all users stale (seen_version < version) and sets
+ * sweep_due = n. The sweep walks the dense user array cyclically from a
+ * cursor, in bounded slices: each update call does `reassign_slice` users, so
+ * no single event pays for the whole table; segstream_cluster_sweep(0, threads)
+ * finishes it in bulk. A slice runs in three phases so threads never touch
+ * shared state and the output order never depends on them:
+ *   1. (parallel) decode each stale user's profile, find the nearest segment;
+ *   2. (serial, visit order) apply hysteresis, emit MODEL_UPDATED changes, or
+ *      EXPIRED for users silent longer than the window;
+ *   3. remove the expired users, highest index first (swap-remove stays valid).
+ * A user whose event arrives first is assigned then and is no longer stale. */
+#include "cluster/internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cl_sweep_start(segstream_cluster *c)
+{
+    c->sweep_due = c->users.n;
+    if (c->sweep_cursor >= c->users.n)
+        c->sweep_cursor = 0;
+}
+
+typedef struct job {
+    segstream_cluster *c;
+    const long *idx;   /* dense indices to evaluate */
+    long n;
+    int32_t *best;     /* out: nearest slot */
+    float *best_sim;   /* out */
+    float *cur_sim;    /* out: similarity to the current slot (if valid) */
+} job;
+
+static void *evaluate(void *arg)
+{
+    job *j = arg;
+    segstream_cluster *c = j->c;
+    int d = c->d, k = c->k;
+    float *x = malloc((size_t)d * sizeof(float)), *sims = malloc((size_t)k * sizeof(float));
+    if (!x || !sims) {
+        free(x);
+        free(sims);
+        return (void *)1;
+    }
+    for (long q = 0; q < j->n; q++) {
+        long i = j->idx[q];
+        cl_profile_decode(c->opt.profile_codec, c->users.profile + (size_t)i * c->profile_bytes, d, x);
+        int best = cl_nearest(c, x, sims);
+        j->best[q] = best;
+        j->best_sim[q] = sims[best];
+        int s = c->users.segment[i];
+        j->cur_sim[q] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? sims[s] : NAN;
+    }
+    free(x);
+    free(sims);
+    return NULL;
+}
+
+static int descending(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads,
+                             const segstream_cluster_sink *sink, segstream_err *err)
+{
+    cl_users *u = &c->users;
+    if (c->sweep_due <= 0 || u->n == 0) {
+        c->sweep_due = 0;
+        return 0;
+    }
+    long visits = (max_users <= 0 || max_users > u->n) ? u->n : max_users;
+    if (max_users <= 0) /* until done: stale users may sit anywhere, one full turn finds them all */
+        visits = u->n;
+    long *idx = malloc((size_t)visits * sizeof *idx);
+    int32_t *best = malloc((size_t)visits * sizeof *best);
+    float *best_sim = malloc((size_t)visits * sizeof *best_sim), *cur_sim = malloc((size_t)visits * sizeof *cur_sim);
+    uint8_t *expire = calloc((size_t)visits, 1);
+    if (!idx || !best || !best_sim || !cur_sim || !expire) {
+        free(idx), free(best), free(best_sim), free(cur_sim), free(expire);
+        return segstream_err_set(err, "cluster sweep: out of memory");
+    }
+    int64_t horizon = c->watermark - c->opt.window_ms; /* silent since before this: expired */
+    long n = 0, start = c->sweep_cursor < u->n ? c->sweep_cursor : 0;
+    for (long v = 0; v < visits; v++) {
+        long i = (start + v) % u->n;
+        if (u->seen_version[i] >= c->version)
+            continue;
+        if (u->last_time[i] < horizon)
+            expire[n] = 1;
+        idx[n++] = i;
+    }
+    if (n_threads < 1)
+        n_threads = 1;
+    if (n_threads > 64)
+        n_threads = 64;
+    if ((long)n_threads > n / 256 + 1)
+        n_threads = (int)(n / 256 + 1);
+    job jobs[64];
+    pthread_t tid[64];
+    int created[64] = {0}, nt = 0, failed = 0;
+    long per = (n + n_threads - 1) / n_threads;
+    for (int t = 0; t < n_threads && (long)t * per < n; t++, nt++) {
+        long lo = t * per, hi = lo + per < n ? lo + per : n;
+        jobs[t] = (job){c, idx + lo, hi - lo, best + lo, best_sim + lo, cur_sim + lo};
+    }
+    for (int t = 1; t < nt; t++) {
+        created[t] = pthread_create(&tid[t], NULL, evaluate, &jobs[t]) == 0;
+        if (!created[t]) /* no thread: do its share here */
+            failed |= evaluate(&jobs[t]) != NULL;
+    }
+    if (nt > 0)
+        failed |= evaluate(&jobs[0]) != NULL;
+    for (int t = 1; t < nt; t++) {
+        void *r = NULL;
+        if (created[t] && pthread_join(tid[t], &r) == 0)
+            failed |= r != NULL;
+    }
+    if (failed) {
+        free(idx), free(best), free(best_sim), free(cur_sim), free(expire);
+        return segstream_err_set(err, "cluster sweep: out of memory in a worker");
+    }
+    long n_expire = 0;
+    for (long q = 0; q < n; q++) {
+        long i = idx[q];
+        u->seen_version[i] = c->version;
+        c->sweep_due--;
+        if (expire[q]) {
+            cl_emit_change(c, sink, i, u->id[i], c->watermark, u->segment_id[i], -1, NAN, SEGSTREAM_CAUSE_EXPIRED);
+            n_expire++;
+            continue;
+        }
+        int cur = isnan(cur_sim[q]) ? -1 : u->segment[i];
+        int choice = best[q];
+        float sim = best_sim[q];
+        if (cur >= 0 && cur != choice && !(best_sim[q] > cur_sim[q] + (float)c->opt.hysteresis)) {
+            choice = cur;
+            sim = cur_sim[q];
+        }
+        int64_t prev = u->segment_id[i], next = c->seg[choice].id;
+        u->segment[i] = choice;
+        u->segment_id[i] = next;
+        u->similarity[i] = sim;
+        if (prev != next)
+            cl_emit_change(c, sink, i, u->id[i], c->watermark, prev, next, sim, SEGSTREAM_CAUSE_MODEL_UPDATED);
+    }
+    c->sweep_cursor = (start + visits) % u->n;
+    if (n_expire) {
+        /* idx is in cyclic order; remove by descending index */
+        long *gone = malloc((size_t)n_expire * sizeof *gone), g = 0;
+        if (!gone) {
+            free(idx), free(best), free(best_sim), free(cur_sim), free(expire);
+            return segstream_err_set(err, "cluster sweep: out of memory");
+        }
+        for (long q = 0; q < n; q++)
+            if (expire[q])
+                gone[g++] = idx[q];
+        qsort(gone, (size_t)g, sizeof *gone, descending);
+        for (long q = 0; q < g; q++)
+            cl_users_remove(u, gone[q], c->profile_bytes);
+        free(gone);
+        if (c->sweep_cursor >= u->n)
+            c->sweep_cursor = 0;
+    }
+    free(idx), free(best), free(best_sim), free(cur_sim), free(expire);
+    if (c->sweep_due < 0)
+        c->sweep_due = 0;
+    return c->sweep_due;
+}

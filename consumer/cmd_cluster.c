@@ -1,0 +1,403 @@
+/* cmd_cluster.c - `segstream cluster`: streams precomputed embeddings through
+ * cluster/ and prints every item's segment, for quality evaluation.
+ *
+ * Each item (row i of the .npy, line i of the texts) is its own user "u<i>"
+ * with one SET event. Items are fed in a fixed-seed shuffled order with event
+ * times interval_ms apart, or in the order and at the times of --order FILE
+ * (lines "index time_ms", for drift scenarios). Output, one line per item in
+ * input order: "item seen final", where `seen` is the segment the item got
+ * when its event was applied and `final` its user's segment at the end of the
+ * stream after the re-assignment sweep has finished (-1: none, e.g. expired,
+ * or refused). Both are honest answers to "which segment is it in". */
+#include "cluster/cluster.h"
+#include "consumer/commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: segstream cluster --embeddings X.npy [--texts FILE] [--order FILE] [-o OUT]\n"
+            "         [--k K] [--window D] [--pane D] [--half-life D] [--lateness D] [--interval-ms N]\n"
+            "         [--init-sample N] [--restarts N] [--seed N] [--shuffle-seed N] [--hysteresis X] [--merge-cosine X]\n"
+            "         [--retire-share X] [--codec fp16|int8] [--slice N] [--threads N] [--catalog FILE]\n"
+            "Defaults: k 20, window 7d, pane 15m, half-life 7d, lateness 0, interval 1s,\n"
+            "init sample max(2000, 100 k) (at most n), hysteresis 0.02, fp16 profiles.\n"
+            "Durations: 500ms, 30s, 15m, 6h, 7d (a bare number is milliseconds).\n"
+            "Prints \"item seen_segment final_segment\" per input row, in input order.\n");
+}
+
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mult = 1;
+    if (!strcmp(end, "") || !strcmp(end, "ms"))
+        mult = 1;
+    else if (!strcmp(end, "s"))
+        mult = 1000;
+    else if (!strcmp(end, "m"))
+        mult = 60e3;
+    else if (!strcmp(end, "h"))
+        mult = 3600e3;
+    else if (!strcmp(end, "d"))
+        mult = 86400e3;
+    else
+        return -1;
+    *out = (int64_t)(v * mult);
+    return 0;
+}
+
+/* Reads a 2-D little-endian float32 C-order .npy. */
+static float *read_npy(const char *path, long *rows, int *cols)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "segstream cluster: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char magic[10];
+    float *data = NULL;
+    if (fread(magic, 1, 10, f) != 10 || memcmp(magic, "\x93NUMPY", 6)) {
+        fprintf(stderr, "segstream cluster: %s: not a .npy file\n", path);
+        goto out;
+    }
+    size_t hlen = magic[8] | (size_t)magic[9] << 8;
+    if (magic[6] >= 2) {
+        unsigned char more[2];
+        if (fread(more, 1, 2, f) != 2)
+            goto out;
+        hlen |= (size_t)more[0] << 16 | (size_t)more[1] << 24;
+    }
+    char *header = calloc(hlen + 1, 1);
+    if (!header || fread(header, 1, hlen, f) != hlen) {
+        free(header);
+        goto out;
+    }
+    long r = 0, c = 0;
+    char *shape = strstr(header, "'shape'");
+    if (!strstr(header, "'<f4'") || strstr(header, "'fortran_order': True") || !shape ||
+        sscanf(strchr(shape, '(') ? strchr(shape, '(') : "", "(%ld, %ld)", &r, &c) != 2 || r <= 0 || c <= 0 ||
+        c > 65536) {
+        fprintf(stderr, "segstream cluster: %s: need a 2-D float32 (<f4) C-order array: %s\n", path, header);
+        free(header);
+        goto out;
+    }
+    free(header);
+    data = malloc((size_t)r * c * sizeof(float));
+    if (!data || fread(data, sizeof(float), (size_t)r * c, f) != (size_t)r * c) {
+        fprintf(stderr, "segstream cluster: %s: short file\n", path);
+        free(data);
+        data = NULL;
+        goto out;
+    }
+    *rows = r;
+    *cols = (int)c;
+out:
+    fclose(f);
+    return data;
+}
+
+/* Word tokens for labels: runs of ASCII letters/digits and non-ASCII bytes.
+ * (The stage proper passes the tokenizer's words, CJK ideographs one by one.) */
+static size_t split_words(char *line, char **words, size_t max)
+{
+    size_t n = 0;
+    unsigned char *p = (unsigned char *)line;
+    while (*p && n < max) {
+        while (*p && *p < 0x80 && !((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+            *p++ = '\0';
+        if (!*p)
+            break;
+        words[n++] = (char *)p;
+        while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+            p++;
+    }
+    return n;
+}
+
+typedef struct run {
+    long n;
+    int64_t *seen; /* per item */
+    long current;  /* item being applied */
+    FILE *catalog;
+    long changes, catalog_records;
+} run;
+
+static void on_change(void *ctx, const segstream_segment_change *ch)
+{
+    run *r = ctx;
+    r->changes++;
+    long item = strtol(ch->user_id + 1, NULL, 10);
+    if (ch->cause == SEGSTREAM_CAUSE_INTEREST_CHANGED && item >= 0 && item < r->n)
+        r->seen[item] = ch->segment;
+}
+
+static void on_catalog(void *ctx, const segstream_catalog_change *ch)
+{
+    run *r = ctx;
+    r->catalog_records++;
+    (void)ch;
+}
+
+static void print_segment(void *ctx, const segstream_catalog_change *ch)
+{
+    FILE *f = ctx;
+    fprintf(f, "{\"segment_id\":%" PRId64 ",\"parent\":%" PRId64 ",\"size\":%.3f,\"label\":[", ch->segment_id,
+            ch->parent, ch->size);
+    for (int i = 0; i < ch->n_label; i++) {
+        fputc('"', f);
+        for (const char *s = ch->label[i]; *s; s++)
+            if (*s == '"' || *s == '\\')
+                fprintf(f, "\\%c", *s);
+            else if ((unsigned char)*s >= 0x20)
+                fputc(*s, f);
+        fprintf(f, "\"%s", i + 1 < ch->n_label ? "," : "");
+    }
+    fprintf(f, "]}\n");
+}
+
+int segstream_cmd_cluster(int argc, char **argv)
+{
+    segstream_cluster_options opt = segstream_cluster_default_options();
+    opt.k = 20;
+    opt.window_ms = 7 * 86400000LL;
+    opt.pane_ms = 900000;
+    opt.half_life_ms = 7 * 86400000LL;
+    opt.allowed_lateness_ms = 0;
+    opt.init_sample = 0; /* 0: chosen from k and n below */
+    const char *emb_path = NULL, *texts_path = NULL, *order_path = NULL, *out_path = NULL, *catalog_path = NULL;
+    int64_t interval = 1000;
+    uint64_t shuffle_seed = 1;
+    int threads = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t dur;
+#define NEED_VALUE                                                                                 \
+    if (!v) {                                                                                      \
+        fprintf(stderr, "segstream cluster: %s needs a value\n", a);                               \
+        return 2;                                                                                  \
+    }                                                                                              \
+    i++;
+#define DURATION(field)                                                                            \
+    NEED_VALUE if (parse_duration(v, &dur)) {                                                      \
+        fprintf(stderr, "segstream cluster: %s: bad duration '%s'\n", a, v);                       \
+        return 2;                                                                                  \
+    }                                                                                              \
+    field = dur;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--embeddings")) {
+            NEED_VALUE emb_path = v;
+        } else if (!strcmp(a, "--texts")) {
+            NEED_VALUE texts_path = v;
+        } else if (!strcmp(a, "--order")) {
+            NEED_VALUE order_path = v;
+        } else if (!strcmp(a, "-o")) {
+            NEED_VALUE out_path = v;
+        } else if (!strcmp(a, "--catalog")) {
+            NEED_VALUE catalog_path = v;
+        } else if (!strcmp(a, "--k")) {
+            NEED_VALUE opt.k = atoi(v);
+        } else if (!strcmp(a, "--window")) {
+            DURATION(opt.window_ms)
+        } else if (!strcmp(a, "--pane")) {
+            DURATION(opt.pane_ms)
+        } else if (!strcmp(a, "--half-life")) {
+            DURATION(opt.half_life_ms)
+        } else if (!strcmp(a, "--lateness")) {
+            DURATION(opt.allowed_lateness_ms)
+        } else if (!strcmp(a, "--interval-ms")) {
+            DURATION(interval)
+        } else if (!strcmp(a, "--init-sample")) {
+            NEED_VALUE opt.init_sample = atoi(v);
+        } else if (!strcmp(a, "--restarts")) {
+            NEED_VALUE opt.kmeans_restarts = atoi(v);
+        } else if (!strcmp(a, "--seed")) {
+            NEED_VALUE opt.seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--shuffle-seed")) {
+            NEED_VALUE shuffle_seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--hysteresis")) {
+            NEED_VALUE opt.hysteresis = atof(v);
+        } else if (!strcmp(a, "--merge-cosine")) {
+            NEED_VALUE opt.merge_cosine = atof(v);
+        } else if (!strcmp(a, "--retire-share")) {
+            NEED_VALUE opt.retire_share = atof(v);
+        } else if (!strcmp(a, "--slice")) {
+            NEED_VALUE opt.reassign_slice = atoi(v);
+        } else if (!strcmp(a, "--threads")) {
+            NEED_VALUE threads = atoi(v);
+        } else if (!strcmp(a, "--codec")) {
+            NEED_VALUE if (!strcmp(v, "fp16")) opt.profile_codec = SEGSTREAM_PROFILE_FP16;
+            else if (!strcmp(v, "int8")) opt.profile_codec = SEGSTREAM_PROFILE_INT8;
+            else {
+                fprintf(stderr, "segstream cluster: --codec: fp16 or int8\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "segstream cluster: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!emb_path) {
+        usage(stderr);
+        return 2;
+    }
+    long n;
+    int d;
+    float *X = read_npy(emb_path, &n, &d);
+    if (!X)
+        return 1;
+    opt.dim = d;
+    if (opt.init_sample == 0) { /* default: a sample large enough for k-means to see every topic */
+        long want = 100L * opt.k > 2000 ? 100L * opt.k : 2000;
+        opt.init_sample = (int)(want < n ? want : n);
+    }
+    int status = 1;
+    char **texts = calloc((size_t)n, sizeof *texts);
+    long *order = malloc((size_t)n * sizeof *order);
+    int64_t *times = malloc((size_t)n * sizeof *times);
+    run r = {.n = n, .seen = malloc((size_t)n * sizeof(int64_t))};
+    segstream_cluster *c = NULL;
+    FILE *out = stdout;
+    if (!texts || !order || !times || !r.seen) {
+        fprintf(stderr, "segstream cluster: out of memory\n");
+        goto done;
+    }
+    for (long i = 0; i < n; i++)
+        r.seen[i] = -1;
+    if (texts_path) {
+        FILE *f = fopen(texts_path, "r");
+        if (!f) {
+            fprintf(stderr, "segstream cluster: %s: %s\n", texts_path, strerror(errno));
+            goto done;
+        }
+        char *line = NULL;
+        size_t cap = 0;
+        long i = 0;
+        while (i < n && getline(&line, &cap, f) >= 0)
+            texts[i++] = strdup(line);
+        free(line);
+        fclose(f);
+    }
+    long n_events = n;
+    if (order_path) {
+        FILE *f = fopen(order_path, "r");
+        if (!f) {
+            fprintf(stderr, "segstream cluster: %s: %s\n", order_path, strerror(errno));
+            goto done;
+        }
+        n_events = 0;
+        long idx;
+        int64_t t;
+        while (n_events < n && fscanf(f, "%ld %" SCNd64, &idx, &t) == 2) {
+            if (idx < 0 || idx >= n) {
+                fprintf(stderr, "segstream cluster: %s: item %ld out of range\n", order_path, idx);
+                fclose(f);
+                goto done;
+            }
+            order[n_events] = idx;
+            times[n_events++] = t;
+        }
+        fclose(f);
+    } else {
+        uint64_t s = shuffle_seed * 0x9e3779b97f4a7c15ULL + 1;
+        for (long i = 0; i < n; i++)
+            order[i] = i;
+        for (long i = n - 1; i > 0; i--) { /* Fisher-Yates with a splitmix64 stream */
+            uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+            z ^= z >> 31;
+            long j = (long)(z % (uint64_t)(i + 1));
+            long tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        for (long i = 0; i < n; i++)
+            times[i] = 1700000000000LL + i * interval;
+    }
+    segstream_err err = {{0}};
+    c = segstream_cluster_create(&opt, &err);
+    if (!c) {
+        fprintf(stderr, "segstream cluster: %s\n", err.message);
+        status = 2;
+        goto done;
+    }
+    segstream_cluster_sink sink = {&r, on_change, on_catalog};
+    long refused = 0;
+    char *words[512];
+    for (long e = 0; e < n_events; e++) {
+        long i = order[e];
+        char uid[32], *copy = texts[i] ? strdup(texts[i]) : NULL;
+        snprintf(uid, sizeof uid, "u%ld", i);
+        size_t nw = copy ? split_words(copy, words, 512) : 0;
+        segstream_cluster_event ev = {uid, SEGSTREAM_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
+                                      times[e]};
+        segstream_cluster_reject rj;
+        r.current = i;
+        int rc = segstream_cluster_update(c, &ev, &sink, &rj, &err);
+        free(copy);
+        if (rc < 0) {
+            fprintf(stderr, "segstream cluster: %s\n", err.message);
+            goto done;
+        }
+        refused += rc == 1;
+    }
+    if (segstream_cluster_bootstrap_now(c, &sink, &err)) {
+        fprintf(stderr, "segstream cluster: %s\n", err.message);
+        goto done;
+    }
+    if (segstream_cluster_sweep(c, 0, threads, &sink, &err) < 0) {
+        fprintf(stderr, "segstream cluster: %s\n", err.message);
+        goto done;
+    }
+    if (out_path && !(out = fopen(out_path, "w"))) {
+        fprintf(stderr, "segstream cluster: %s: %s\n", out_path, strerror(errno));
+        out = stdout;
+        goto done;
+    }
+    fprintf(out, "item seen final\n");
+    for (long i = 0; i < n; i++) {
+        char uid[32];
+        snprintf(uid, sizeof uid, "u%ld", i);
+        fprintf(out, "%ld %" PRId64 " %" PRId64 "\n", i, r.seen[i], segstream_cluster_user_segment(c, uid, NULL));
+    }
+    segstream_cluster_stats st;
+    segstream_cluster_get_stats(c, &st);
+    fprintf(stderr,
+            "segstream cluster: %ld events, %ld refused, %ld segment changes, %ld catalog records, model version "
+            "%" PRId64 ", %d active segments, %" PRId64 " ids used, %ld users\n",
+            n_events, refused, r.changes, r.catalog_records, st.model_version, st.active_segments,
+            st.segments_created, st.users);
+    if (catalog_path) {
+        FILE *f = fopen(catalog_path, "w");
+        if (f) {
+            segstream_cluster_sink cs = {f, NULL, print_segment};
+            segstream_cluster_for_each_segment(c, &cs);
+            fclose(f);
+        }
+    }
+    status = 0;
+done:
+    if (out != stdout)
+        fclose(out);
+    segstream_cluster_free(c);
+    for (long i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(order);
+    free(times);
+    free(r.seen);
+    free(X);
+    return status;
+}

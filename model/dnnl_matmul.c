@@ -1,0 +1,116 @@
+/* dnnl_matmul.c - runtime-M oneDNN matmul with bias and a fused epilogue. */
+#include "model/dnnl_matmul.h"
+
+static int check(dnnl_status_t s, const char *what, segstream_err *err)
+{
+    return s == dnnl_success ? 0 : segstream_err_set(err, "oneDNN %s failed (status %d)", what, (int)s);
+}
+
+int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int n,
+                          segstream_matmul_epilogue epilogue, int bf16, segstream_err *err)
+{
+    mm->prim = NULL;
+    mm->k = k;
+    mm->n = n;
+    dnnl_dims_t src_dims = {DNNL_RUNTIME_DIM_VAL, k}, w_dims = {k, n}, b_dims = {1, n},
+                dst_dims = {DNNL_RUNTIME_DIM_VAL, n};
+    dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
+    dnnl_matmul_desc_t desc;
+    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
+        check(dnnl_matmul_desc_init(&desc, &src_md, &w_md, &b_md, &dst_md), "matmul desc", err))
+        return -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (check(dnnl_primitive_attr_create(&attr), "attr", err) ||
+        check(dnnl_post_ops_create(&ops), "post-ops", err))
+        goto out;
+    if (epilogue == SEGSTREAM_MATMUL_BIAS_GELU &&
+        check(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f), "gelu post-op", err))
+        goto out;
+    if (epilogue == SEGSTREAM_MATMUL_BIAS_ADD &&
+        check(dnnl_post_ops_append_sum(ops, 1.0f), "sum post-op", err))
+        goto out;
+    if (check(dnnl_primitive_attr_set_post_ops(attr, ops), "set post-ops", err) ||
+        (bf16 && check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "bf16 fpmath", err)))
+        goto out;
+    if (check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "matmul primitive desc", err) ||
+        check(dnnl_primitive_create(&mm->prim, pd), "matmul primitive", err))
+        goto out;
+    rc = 0;
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (rc)
+        segstream_err_prefix(err, "matmul %dx%d", k, n);
+    return rc;
+}
+
+void segstream_matmul_destroy(segstream_matmul *mm)
+{
+    if (mm->prim)
+        dnnl_primitive_destroy(mm->prim);
+    mm->prim = NULL;
+}
+
+int segstream_matmul_weights_init(segstream_matmul_weights *wts, const segstream_matmul *mm,
+                                  dnnl_engine_t engine, const float *w, const float *b,
+                                  segstream_err *err)
+{
+    wts->w = wts->b = NULL;
+    dnnl_dims_t w_dims = {mm->k, mm->n}, b_dims = {1, mm->n};
+    dnnl_memory_desc_t w_md, b_md;
+    /* oneDNN takes non-const handles but never writes weights or bias. */
+    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
+        check(dnnl_memory_create(&wts->w, &w_md, engine, (void *)w), "weights memory", err) ||
+        check(dnnl_memory_create(&wts->b, &b_md, engine, (void *)b), "bias memory", err)) {
+        segstream_matmul_weights_destroy(wts);
+        return -1;
+    }
+    return 0;
+}
+
+void segstream_matmul_weights_destroy(segstream_matmul_weights *wts)
+{
+    if (wts->w)
+        dnnl_memory_destroy(wts->w);
+    if (wts->b)
+        dnnl_memory_destroy(wts->b);
+    wts->w = wts->b = NULL;
+}
+
+int segstream_matmul_run(const segstream_matmul *mm, const segstream_matmul_weights *wts,
+                         dnnl_engine_t engine, dnnl_stream_t stream, const float *src, int m,
+                         float *dst, segstream_err *err)
+{
+    dnnl_dims_t src_dims = {m, mm->k}, dst_dims = {m, mm->n};
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t src_mem = NULL, dst_mem = NULL;
+    int rc = -1;
+    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
+        check(dnnl_memory_create(&src_mem, &src_md, engine, (void *)src), "src memory", err) ||
+        check(dnnl_memory_create(&dst_mem, &dst_md, engine, dst), "dst memory", err))
+        goto out;
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->w}, {DNNL_ARG_BIAS, wts->b}, {DNNL_ARG_DST, dst_mem}};
+    if (check(dnnl_primitive_execute(mm->prim, stream, 4, args), "matmul execute", err) ||
+        check(dnnl_stream_wait(stream), "stream wait", err))
+        goto out;
+    rc = 0;
+out:
+    if (src_mem)
+        dnnl_memory_destroy(src_mem);
+    if (dst_mem)
+        dnnl_memory_destroy(dst_mem);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/* encoder.h - the sentence encoder: texts in, unit-length embedding vectors out.
+ *
+ * Loads a BERT-family sentence-transformers folder (all-MiniLM-L6-v2 by
+ * default) and runs it on the CPU with oneDNN. Texts are tokenized, packed
+ * into batches bounded by a token budget with no padding (all tokens of a
+ * batch form one matrix; attention stays within each sequence), pooled (mean
+ * or CLS, as the folder's 1_Pooling/config.json says) and L2-normalised. An
+ * optional LRU cache maps a text to its embedding, since real streams repeat
+ * texts.
+ *
+ * Thread rules: an encoder is used by one thread at a time (it owns scratch
+ * buffers and the cache); use one encoder per thread, or a lock. A call uses
+ * options.threads OpenMP threads for itself. Different encoders may run
+ * concurrently. */
+#ifndef SEGSTREAM_MODEL_ENCODER_H
+#define SEGSTREAM_MODEL_ENCODER_H
+
+#include "common/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct segstream_encoder segstream_encoder;
+typedef struct segstream_tokenizer segstream_tokenizer; /* model/tokenizer.h */
+
+typedef enum segstream_pooling {
+    SEGSTREAM_POOLING_MEAN = 0, /* mean of the sequence's token vectors */
+    SEGSTREAM_POOLING_CLS = 1,  /* the [CLS] token's vector */
+} segstream_pooling;
+
+typedef enum segstream_precision {
+    SEGSTREAM_PRECISION_F32 = 0,  /* exact fp32 arithmetic */
+    SEGSTREAM_PRECISION_BF16 = 1, /* lets oneDNN compute matmuls in bf16 where the CPU has
+                                     bf16 instructions (AVX512-BF16, AMX); fp32 elsewhere */
+} segstream_precision;
+
+typedef struct segstream_encoder_options {
+    int threads;           /* OpenMP threads per call; 0 = all cores */
+    int max_batch_tokens;  /* token budget of one forward pass (>= 1); a longer sequence
+                              runs alone. Bounds the scratch memory (~10 KiB a token for
+                              MiniLM) */
+    size_t cache_entries;  /* capacity of the LRU text -> embedding cache; 0 = off */
+    segstream_precision precision;
+} segstream_encoder_options;
+
+/* Defaults: all cores, 2048 tokens a batch, 10000 cached texts, fp32. */
+segstream_encoder_options segstream_encoder_default_options(void);
+
+/* Loads the model folder (config.json, model.safetensors, vocab/tokenizer
+ * files, optional sentence_bert_config.json and 1_Pooling/config.json).
+ * opt == NULL means the defaults. Returns NULL with err naming the file (and
+ * tensor or key) at fault. The caller owns the encoder: segstream_encoder_close. */
+segstream_encoder *segstream_encoder_open(const char *model_dir, const segstream_encoder_options *opt,
+                                          segstream_err *err);
+
+/* Frees the encoder. NULL is a no-op. */
+void segstream_encoder_close(segstream_encoder *enc);
+
+/* Length of an embedding (the model's hidden size, 384 for MiniLM). */
+int segstream_encoder_dim(const segstream_encoder *enc);
+
+/* Tokens of one sequence the model takes, [CLS] and [SEP] included
+ * (max_seq_length, 256 for MiniLM); longer texts are truncated. */
+int segstream_encoder_max_tokens(const segstream_encoder *enc);
+
+/* Encodes n texts (NUL-terminated UTF-8; invalid bytes are tolerated) into
+ * out[n * dim]: row i is the unit-length embedding of texts[i]. Batches
+ * internally by the token budget, keeping input order. Returns 0, or -1 with
+ * err set (out is then unspecified). */
+int segstream_encoder_encode(segstream_encoder *enc, const char *const *texts, size_t n, float *out,
+                             segstream_err *err);
+
+/* The same for already tokenized sequences (for benchmarks and tests): ids[i]
+ * holds lengths[i] token ids, [CLS] and [SEP] included, 1 <= lengths[i] <=
+ * max_position_embeddings, each id < the vocabulary size. Bypasses the cache. */
+int segstream_encoder_encode_ids(segstream_encoder *enc, const int32_t *const *ids, const int *lengths,
+                                 size_t n, float *out, segstream_err *err);
+
+typedef struct segstream_encoder_stats {
+    uint64_t cache_hits;   /* texts answered from the cache */
+    uint64_t cache_misses; /* texts run through the model (while the cache is on) */
+    uint64_t sequences;    /* sequences run through the model */
+    uint64_t tokens;       /* tokens run through the model */
+} segstream_encoder_stats;
+
+/* Counters since open. */
+void segstream_encoder_get_stats(const segstream_encoder *enc, segstream_encoder_stats *stats);
+
+/* The encoder's tokenizer (owned by the encoder; valid until close). */
+const segstream_tokenizer *segstream_encoder_tokenizer(const segstream_encoder *enc);
+
+#endif
