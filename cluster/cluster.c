@@ -201,8 +201,13 @@ void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, lo
 
 int cl_nearest(segstream_cluster *c, const float *x, float *sims)
 {
-    int best = -1;
     cl_dots(x, c->centroid, c->k, c->d, sims); /* free slots too: cheaper than skipping */
+    return cl_best_of(c, sims);
+}
+
+int cl_best_of(const segstream_cluster *c, float *sims)
+{
+    int best = -1;
     for (int s = 0; s < c->k; s++) {
         if (c->seg[s].id < 0) {
             sims[s] = -2;

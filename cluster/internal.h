@@ -29,6 +29,8 @@ double cl_norm(const float *a, int d);
 void cl_axpy(float *y, float a, const float *x, int d); /* y += a x */
 /* out[j] = dot(x, C[j]) for j < n (C row-major n x d). */
 void cl_dots(const float *x, const float *C, int n, int d, float *out);
+/* cl_dots for two vectors at once (same results, fewer loads). */
+void cl_dots2(const float *x, const float *y, const float *C, int n, int d, float *ox, float *oy);
 
 /* ---- profile_codec.c ---- */
 void cl_codec_init(void); /* builds the fp16 decode table once; idempotent */
@@ -147,6 +149,8 @@ void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, lo
                     segstream_change_cause cause);
 /* Nearest active segment to x (unit) and sims for all slots (-2 for free). */
 int cl_nearest(segstream_cluster *c, const float *x, float *sims);
+/* The best active slot given raw dots for all k slots (marks free slots -2). */
+int cl_best_of(const segstream_cluster *c, float *sims);
 /* Applies the hysteresis rule: returns the slot the user should be in. */
 int cl_choose(const segstream_cluster *c, int current, const float *sims, int best);
 int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, const float *unit,

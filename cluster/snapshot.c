@@ -365,11 +365,17 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
     c->next_segment_id = get_i64(&r);
     c->version = get_i64(&r);
     int64_t sweep_due = get_i64(&r), sweep_cursor = get_i64(&r);
-    if (r.failed || c->next_segment_id < 1 || c->version < 0)
+    const int64_t limit = INT64_C(1) << 62; /* the range update() accepts; keeps arithmetic from overflowing */
+#define TIME_OK(v) ((v) == INT64_MIN || ((v) >= -limit && (v) <= limit))
+    if (r.failed || c->next_segment_id < 1 || c->next_segment_id > limit || c->version < 0 || c->version > limit ||
+        !TIME_OK(c->max_time) || !TIME_OK(c->watermark) || !TIME_OK(c->model_pane))
         CORRUPT("model header");
     size_t kd = (size_t)c->k * c->d;
-    for (int i = 0; i < c->n_ring; i++)
+    for (int i = 0; i < c->n_ring; i++) {
         c->pane_index[i] = get_i64(&r);
+        if (!TIME_OK(c->pane_index[i]))
+            CORRUPT("pane index");
+    }
     get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
     for (size_t i = 0; i < (size_t)c->n_ring * c->k; i++)
         c->pane_count[i] = get_f64(&r);
@@ -449,7 +455,7 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         get_floats(&r, &u->similarity[i], 1);
         u->last_time[i] = get_i64(&r);
         u->seen_version[i] = get_i64(&r);
-        if (r.failed || seg < -1 || seg >= c->k)
+        if (r.failed || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
             CORRUPT("user");
         u->segment[i] = (int32_t)seg;
     }
@@ -475,7 +481,8 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         int64_t op = get_i64(&r);
         b->event_time = get_i64(&r);
         uint32_t has_vector = get_u32(&r);
-        if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_OP_DELETE))
+        if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_OP_DELETE) ||
+            b->event_time < -limit || b->event_time > limit || !b->user_id || !b->user_id[0])
             CORRUPT("bootstrap event");
         b->op = (int)op;
         if (has_vector) {

@@ -39,20 +39,31 @@ static void *evaluate(void *arg)
     job *j = arg;
     segstream_cluster *c = j->c;
     int d = c->d, k = c->k;
-    float *x = malloc((size_t)d * sizeof(float)), *sims = malloc((size_t)k * sizeof(float));
+    float *x = malloc(2 * (size_t)d * sizeof(float)), *sims = malloc(2 * (size_t)k * sizeof(float));
     if (!x || !sims) {
         free(x);
         free(sims);
         return (void *)1;
     }
-    for (long q = 0; q < j->n; q++) {
-        long i = j->idx[q];
-        cl_profile_decode(c->opt.profile_codec, c->users.profile + (size_t)i * c->profile_bytes, d, x);
-        int best = cl_nearest(c, x, sims);
-        j->best[q] = best;
-        j->best_sim[q] = sims[best];
-        int s = c->users.segment[i];
-        j->cur_sim[q] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? sims[s] : NAN;
+    /* two users at a time: each centroid row is loaded once for both */
+    for (long q = 0; q < j->n; q += 2) {
+        int pair = q + 1 < j->n;
+        for (int u = 0; u <= pair; u++)
+            cl_profile_decode(c->opt.profile_codec, c->users.profile + (size_t)j->idx[q + u] * c->profile_bytes, d,
+                              x + (size_t)u * d);
+        if (pair)
+            cl_dots2(x, x + d, c->centroid, k, d, sims, sims + k);
+        else
+            cl_dots(x, c->centroid, k, d, sims);
+        for (int u = 0; u <= pair; u++) {
+            long i = j->idx[q + u];
+            float *su = sims + (size_t)u * k;
+            int best = cl_best_of(c, su);
+            j->best[q + u] = best;
+            j->best_sim[q + u] = su[best];
+            int s = c->users.segment[i];
+            j->cur_sim[q + u] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? su[s] : NAN;
+        }
     }
     free(x);
     free(sims);

@@ -235,14 +235,16 @@ def main():
         results["drift-kmeans-window"]["labels_in_window"] = int(len(np.unique(yw)))
         results["drift-segstream-live"]["k"] = kd
 
-    if args.json:
-        print(json.dumps({"results": results, "seconds": {m: round(s, 2) for m, s in seconds.items()}}, indent=1))
+    for m, r in results.items():  # wall seconds of the run that produced it
+        base = m.replace("-final", "").replace("-seen", "").replace("-live", "")
+        r["seconds"] = round(seconds.get(base, seconds.get(m, 0.0)), 2)
+    if args.json:  # one object: method -> metrics
+        print(json.dumps(results, indent=1))
         return
     print(f"{'method':24} {'NMI':>7} {'ARI':>7} {'V':>7} {'ACC':>7} {'items':>7} {'sec':>7}")
     for m, r in results.items():
-        base = m.replace("-final", "").replace("-seen", "")
         print(f"{m:24} {r['nmi']:7.4f} {r['ari']:7.4f} {r['v_measure']:7.4f} {r['accuracy']:7.4f} "
-              f"{r.get('items', len(y)):7d} {seconds.get(base, 0):7.1f}")
+              f"{r.get('items', len(y)):7d} {r['seconds']:7.1f}")
 
 
 if __name__ == "__main__":

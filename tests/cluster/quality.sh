@@ -17,7 +17,7 @@ for name in StackOverflow SearchSnippets; do
   echo "$name: $out"
   "$venv/bin/python" - "$name" <<PY
 import json, sys
-r = json.loads('''$out''')["results"]
+r = json.loads('''$out''')
 name = sys.argv[1]
 ok = True
 def check(cond, what):

@@ -304,6 +304,31 @@ static void profile_codecs_round_trip(void **state)
     assert_true(cl_fp16_to_float(0x3555) > 0.333f && cl_fp16_to_float(0x3555) < 0.3334f);
 }
 
+/* The sweep's two-at-a-time kernel must give the per-event kernel's bits:
+ * otherwise a user could be moved by a sweep on an unchanged model. */
+static void kernels_agree_bit_for_bit(void **state)
+{
+    (void)state;
+    enum { N = 67, DD = 384 };
+    static float C[N * DD], x[DD], y[DD], a[N], b[N], a2[N], b2[N];
+    uint64_t s = 17;
+    for (int i = 0; i < N * DD; i++)
+        C[i] = (float)t_normal(&s);
+    for (int i = 0; i < DD; i++) {
+        x[i] = (float)t_normal(&s);
+        y[i] = (float)t_normal(&s);
+    }
+    cl_dots(x, C, N, DD, a);
+    cl_dots(y, C, N, DD, b);
+    cl_dots2(x, y, C, N, DD, a2, b2);
+    assert_memory_equal(a, a2, sizeof a);
+    assert_memory_equal(b, b2, sizeof b);
+    for (int j = 0; j < N; j++) {
+        float one = cl_dot(x, C + (size_t)j * DD, DD);
+        assert_memory_equal(&one, &a[j], sizeof one);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +338,7 @@ int main(void)
         cmocka_unit_test(users_silent_for_a_window_expire),
         cmocka_unit_test(set_add_delete),
         cmocka_unit_test(profile_codecs_round_trip),
+        cmocka_unit_test(kernels_agree_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
