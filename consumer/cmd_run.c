@@ -320,7 +320,8 @@ int segstream_cmd_run(int argc, char **argv)
         goto fail;
     if (read_input(a.input, a.topic, &sink, &events, &n, &undecodable, &err))
         goto fail;
-    qsort(events, n, sizeof *events, cmp_event);
+    if (n)
+        qsort(events, n, sizeof *events, cmp_event);
     clock_gettime(CLOCK_MONOTONIC, &t_read);
 
     pev = calloc(n ? n : 1, sizeof *pev);
