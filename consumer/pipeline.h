@@ -25,6 +25,15 @@
  * supplies vectors computed in fixed groups (segstream_pipeline_encode(),
  * as file mode does).
  *
+ * The Kafka path, per poll batch: decode each message (an undecodable one is
+ * its own dead letter: reason DECODE_ERROR, raw bytes, no record), build a
+ * segstream_pipeline_event per decoded record with its (topic, partition,
+ * offset) and raw bytes, call segstream_pipeline_process() with a sink whose
+ * callbacks encode and produce into the open transaction, then
+ * segstream_pipeline_snapshot() for the state topic, then send offsets and
+ * commit. On abort or restart: segstream_pipeline_restore() from the last
+ * committed snapshot and re-poll from the committed offsets.
+ *
  * Thread rules: a pipeline is used by one thread at a time; sink callbacks run
  * on the calling thread, must not call back into the pipeline, and see
  * records that live only during the callback. */
