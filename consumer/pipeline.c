@@ -14,14 +14,9 @@
  * changes all at once, in arrival order; a FIFO of the buffered events'
  * ids and sources (part of the snapshot) gives each released change its own
  * event's id and coordinates. */
-#include "consumer/pipeline.h"
+#include "consumer/pipeline_internal.h"
 
-#include "consumer/avro_binary.h"
 #include "consumer/codec_json.h"
-#include "consumer/crc64avro.h"
-#include "consumer/stage_cluster.h"
-#include "model/encoder.h"
-#include "model/tokenizer.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -31,164 +26,12 @@
 #include <time.h>
 
 #define MAX_USER_BYTES 255
-#define SNAPSHOT_MAGIC "SGPL"
-#define SNAPSHOT_VERSION 1
-
-/* A buffered bootstrap event: whose change the bootstrap will release. */
-typedef struct boot_entry {
-    char *event_id;
-    char *user_id;
-    char *topic;
-    int32_t partition;
-    int64_t offset;
-    int64_t event_time;
-} boot_entry;
-
-/* The event whose outputs are being emitted. */
-typedef struct trigger {
-    const char *event_id;
-    segstream_event_source source;
-} trigger;
-
-/* (cause, user) keys already used by the current trigger, for ordinals: an
- * open-addressing table of 64-bit hashes (0 = empty), cleared per trigger
- * through the list of used slots. Load factor <= 1/2. */
-typedef struct ordinal_table {
-    uint64_t *keys;
-    uint32_t *counts;
-    size_t cap; /* power of two, or 0 */
-    size_t *used;
-    size_t n_used;
-} ordinal_table;
-
-struct segstream_pipeline {
-    segstream_stage_settings settings; /* model_dir points to model_dir below */
-    char *model_dir;
-    segstream_encoder *enc;
-    const segstream_tokenizer *tok;
-    int dim;
-    segstream_stage_cluster *cluster;
-
-    boot_entry *boot; /* FIFO: entries [boot_head, n_boot) are pending */
-    size_t boot_head, n_boot, cap_boot;
-
-    char *last_event_id; /* the last applied event, for finish(); NULL before any */
-    char *last_topic;
-    int32_t last_partition;
-    int64_t last_offset;
-
-    /* per call */
-    const segstream_pipeline_sink *sink;
-    segstream_err sink_err;
-    int sink_failed;
-    trigger cur;
-    int releasing; /* the model was bootstrapping when the current event arrived */
-    ordinal_table ord;
-
-    segstream_pipeline_stats stats;
-};
 
 static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* --- deterministic ids --------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x *= UINT64_C(0xc4ceb9fe1a85ec53);
-    x ^= x >> 33;
-    return x;
-}
-
-/* Two independent FNV-1a-style lanes over length-prefixed fields, finalised:
- * 128 bits, so distinct (event, cause, user, ordinal) never share an id in
- * practice. Not cryptographic; ids only need to be stable and distinct. */
-typedef struct hash128 {
-    uint64_t a, b;
-} hash128;
-
-static void h_bytes(hash128 *h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h->a = (h->a ^ p[i]) * UINT64_C(0x100000001b3);
-        h->b = (h->b ^ p[i]) * UINT64_C(0x00000100000001b3) + UINT64_C(0x9e3779b97f4a7c15);
-    }
-}
-
-static void h_field(hash128 *h, const char *s)
-{
-    uint64_t n = strlen(s);
-    unsigned char len[8];
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(n >> (8 * i));
-    h_bytes(h, len, 8);
-    h_bytes(h, s, n);
-}
-
-static void change_event_id(const char *event_id, int cause, const char *user, uint32_t ordinal, char out[33])
-{
-    hash128 h = {UINT64_C(0xcbf29ce484222325), UINT64_C(0x84222325cbf29ce4)};
-    char num[16];
-    h_field(&h, event_id);
-    snprintf(num, sizeof num, "%d", cause);
-    h_field(&h, num);
-    h_field(&h, user);
-    if (ordinal) { /* only repeats get one, so the usual id is hash(event, cause, user) */
-        snprintf(num, sizeof num, "%" PRIu32, ordinal);
-        h_field(&h, num);
-    }
-    snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, mix64(h.a), mix64(h.b ^ mix64(h.a)));
-}
-
-static void ord_clear(ordinal_table *t)
-{
-    for (size_t i = 0; i < t->n_used; i++)
-        t->keys[t->used[i]] = 0;
-    t->n_used = 0;
-}
-
-/* Returns how many times key was seen before in this trigger, or -1 (OOM). */
-static long ord_bump(ordinal_table *t, uint64_t key)
-{
-    key |= 1; /* 0 marks an empty slot */
-    if (2 * (t->n_used + 1) > t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        uint64_t *keys = calloc(cap, sizeof *keys);
-        uint32_t *counts = calloc(cap, sizeof *counts);
-        size_t *used = malloc(cap / 2 * sizeof *used);
-        if (!keys || !counts || !used) {
-            free(keys), free(counts), free(used);
-            return -1;
-        }
-        size_t n = 0;
-        for (size_t i = 0; i < t->n_used; i++) {
-            size_t s = t->used[i], j = (size_t)mix64(t->keys[s]) & (cap - 1);
-            while (keys[j])
-                j = (j + 1) & (cap - 1);
-            keys[j] = t->keys[s];
-            counts[j] = t->counts[s];
-            used[n++] = j;
-        }
-        free(t->keys), free(t->counts), free(t->used);
-        t->keys = keys, t->counts = counts, t->used = used, t->cap = cap;
-    }
-    size_t j = (size_t)mix64(key) & (t->cap - 1);
-    while (t->keys[j] && t->keys[j] != key)
-        j = (j + 1) & (t->cap - 1);
-    if (t->keys[j])
-        return t->counts[j]++;
-    t->keys[j] = key;
-    t->counts[j] = 1;
-    t->used[t->n_used++] = j;
-    return 0;
 }
 
 /* --- outputs --------------------------------------------------------------- */
@@ -224,16 +67,11 @@ static void on_cluster_change(void *ctx, const segstream_stage_change *ch)
         who.event_id = b.event_id;
         who.source = (segstream_event_source){b.topic, b.partition, b.offset};
     }
-    hash128 k = {0, 0};
-    h_field(&k, who.event_id);
-    h_field(&k, ch->user_id);
-    long ordinal = ord_bump(&p->ord, mix64(k.a ^ (uint64_t)ch->cause) ^ k.b);
-    if (ordinal < 0) {
+    char id[33];
+    if (segstream_change_ids_next(&p->ids, who.event_id, ch->cause, ch->user_id, id)) {
         sink_fail(p, "out of memory");
         return;
     }
-    char id[33];
-    change_event_id(who.event_id, ch->cause, ch->user_id, (uint32_t)ordinal, id);
     segstream_record rec;
     segstream_record_init(&rec, SEGSTREAM_RECORD_SEGMENT_CHANGE);
     segstream_segment_change *sc = &rec.segment_change;
@@ -336,7 +174,7 @@ fail:
     return NULL;
 }
 
-static void free_boot(segstream_pipeline *p)
+void segstream_pipeline_boot_clear(segstream_pipeline *p)
 {
     for (size_t i = 0; i < p->n_boot; i++) {
         free(p->boot[i].event_id);
@@ -352,11 +190,11 @@ void segstream_pipeline_close(segstream_pipeline *p)
         return;
     segstream_stage_cluster_free(p->cluster);
     segstream_encoder_close(p->enc);
-    free_boot(p);
+    segstream_pipeline_boot_clear(p);
     free(p->boot);
     free(p->last_event_id);
     free(p->last_topic);
-    free(p->ord.keys), free(p->ord.counts), free(p->ord.used);
+    segstream_change_ids_free(&p->ids);
     free(p->model_dir);
     free(p);
 }
@@ -673,7 +511,7 @@ static int set_last(segstream_pipeline *p, const char *event_id, const segstream
 static int push_boot(segstream_pipeline *p, const segstream_interest_change *ic, const segstream_event_source *src)
 {
     if (p->boot_head > 0 && p->boot_head == p->n_boot)
-        free_boot(p);
+        segstream_pipeline_boot_clear(p);
     if (p->n_boot == p->cap_boot) {
         size_t cap = p->cap_boot ? 2 * p->cap_boot : 256;
         boot_entry *e = realloc(p->boot, cap * sizeof *e);
@@ -715,7 +553,7 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
         wp = heap_words;
     }
     p->cur = (trigger){ic->event_id, ev->source};
-    ord_clear(&p->ord);
+    segstream_change_ids_reset(&p->ids);
     int bootstrapping = segstream_stage_cluster_model_version(p->cluster) == 0;
     if (bootstrapping && push_boot(p, ic, &ev->source)) {
         free(heap_words);
@@ -736,7 +574,7 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
         if (rc == 1)
             drop_last_boot(p);
         else
-            free_boot(p); /* the bootstrap released every buffered event */
+            segstream_pipeline_boot_clear(p); /* the bootstrap released every buffered event */
     }
     if (p->sink_failed)
         return segstream_err_set(err, "%s", p->sink_err.message);
@@ -802,7 +640,7 @@ int segstream_pipeline_finish(segstream_pipeline *p, const segstream_pipeline_si
     p->sink_failed = 0;
     segstream_event_source src = {p->last_topic ? p->last_topic : "", p->last_partition, p->last_offset};
     p->cur = (trigger){p->last_event_id ? p->last_event_id : "", src};
-    ord_clear(&p->ord);
+    segstream_change_ids_reset(&p->ids);
     int bootstrapping = segstream_stage_cluster_model_version(p->cluster) == 0;
     p->releasing = bootstrapping;
     segstream_stage_cluster_sink cs = {p, on_cluster_change, on_cluster_segment};
@@ -810,134 +648,11 @@ int segstream_pipeline_finish(segstream_pipeline *p, const segstream_pipeline_si
     int rc = segstream_stage_cluster_finish(p->cluster, &cs, &still, err);
     p->releasing = 0;
     if (!rc && bootstrapping && segstream_stage_cluster_model_version(p->cluster) > 0)
-        free_boot(p);
+        segstream_pipeline_boot_clear(p);
     if (!rc && !p->sink_failed)
         segstream_stage_cluster_catalog(p->cluster, &cs);
     if (!rc && p->sink_failed)
         rc = segstream_err_set(err, "pipeline: output: %s", p->sink_err.message);
     p->stats.total_ns += now_ns() - t0;
     return rc;
-}
-
-/* --- snapshots ------------------------------------------------------------ */
-
-static void put_str(segstream_buf *b, const char *s)
-{
-    segstream_avro_put_string(b, s ? s : "");
-}
-
-int segstream_pipeline_snapshot(const segstream_pipeline *p, uint8_t **blob, size_t *len, segstream_err *err)
-{
-    uint8_t *cb = NULL;
-    size_t cl = 0;
-    if (segstream_stage_cluster_snapshot(p->cluster, &cb, &cl, err))
-        return segstream_err_prefix(err, "pipeline snapshot");
-    segstream_buf b = {0};
-    segstream_buf_put(&b, SNAPSHOT_MAGIC, 4);
-    segstream_avro_put_long(&b, SNAPSHOT_VERSION);
-    segstream_avro_put_long(&b, (int64_t)cl);
-    segstream_buf_put(&b, cb, cl);
-    free(cb);
-    segstream_avro_put_long(&b, (int64_t)(p->n_boot - p->boot_head));
-    for (size_t i = p->boot_head; i < p->n_boot; i++) {
-        const boot_entry *e = &p->boot[i];
-        put_str(&b, e->event_id);
-        put_str(&b, e->user_id);
-        put_str(&b, e->topic);
-        segstream_avro_put_long(&b, e->partition);
-        segstream_avro_put_long(&b, e->offset);
-        segstream_avro_put_long(&b, e->event_time);
-    }
-    segstream_avro_put_long(&b, p->last_event_id != NULL);
-    if (p->last_event_id) {
-        put_str(&b, p->last_event_id);
-        put_str(&b, p->last_topic);
-        segstream_avro_put_long(&b, p->last_partition);
-        segstream_avro_put_long(&b, p->last_offset);
-    }
-    uint64_t crc = segstream_crc64_avro(b.data, b.len);
-    uint8_t tail[8];
-    for (int i = 0; i < 8; i++)
-        tail[i] = (uint8_t)(crc >> (8 * i));
-    segstream_buf_put(&b, tail, 8);
-    if (b.oom) {
-        segstream_buf_free(&b);
-        return segstream_err_set(err, "pipeline snapshot: out of memory");
-    }
-    *blob = b.data;
-    *len = b.len;
-    return 0;
-}
-
-int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_t len, segstream_err *err)
-{
-    if (len < 4 + 8 || memcmp(blob, SNAPSHOT_MAGIC, 4))
-        return segstream_err_set(err, "pipeline restore: not a pipeline snapshot (bad magic or too short)");
-    uint64_t crc = 0;
-    for (int i = 0; i < 8; i++)
-        crc |= (uint64_t)blob[len - 8 + i] << (8 * i);
-    if (crc != segstream_crc64_avro(blob, len - 8))
-        return segstream_err_set(err, "pipeline restore: checksum mismatch (corrupt or truncated snapshot)");
-    segstream_avro_reader r = {blob, len - 8, 4, 0, err};
-    int64_t version, cl;
-    if (segstream_avro_get_long(&r, "version", &version) || segstream_avro_get_long(&r, "cluster_len", &cl))
-        return segstream_err_prefix(err, "pipeline restore");
-    if (version != SNAPSHOT_VERSION)
-        return segstream_err_set(err, "pipeline restore: snapshot version %" PRId64 ", this build reads %d", version,
-                                 SNAPSHOT_VERSION);
-    if (cl < 0 || (uint64_t)cl > r.len - r.pos)
-        return segstream_err_set(err, "pipeline restore: cluster blob of %" PRId64 " bytes overruns the snapshot", cl);
-    segstream_stage_cluster *c = segstream_stage_cluster_restore(blob + r.pos, (size_t)cl, err);
-    if (!c)
-        return segstream_err_prefix(err, "pipeline restore");
-    r.pos += (size_t)cl;
-    segstream_pipeline tmp = {0}; /* the pipeline's own state, swapped in on success */
-    int64_t n_boot, has_last;
-    int rc = segstream_avro_get_long(&r, "boot_count", &n_boot);
-    if (!rc && (n_boot < 0 || (uint64_t)n_boot > r.len - r.pos))
-        rc = segstream_err_set(err, "boot_count %" PRId64 " is impossible", n_boot);
-    if (!rc && n_boot > 0) {
-        tmp.boot = calloc((size_t)n_boot, sizeof *tmp.boot);
-        tmp.cap_boot = (size_t)n_boot;
-        if (!tmp.boot)
-            rc = segstream_err_set(err, "out of memory");
-    }
-    for (int64_t i = 0; !rc && i < n_boot; i++) {
-        boot_entry *e = &tmp.boot[i];
-        tmp.n_boot++;
-        int64_t part;
-        rc = segstream_avro_get_string(&r, "boot.event_id", &e->event_id) ||
-             segstream_avro_get_string(&r, "boot.user_id", &e->user_id) ||
-             segstream_avro_get_string(&r, "boot.topic", &e->topic) ||
-             segstream_avro_get_long(&r, "boot.partition", &part) ||
-             segstream_avro_get_long(&r, "boot.offset", &e->offset) ||
-             segstream_avro_get_long(&r, "boot.event_time", &e->event_time);
-        e->partition = (int32_t)part;
-    }
-    if (!rc)
-        rc = segstream_avro_get_long(&r, "has_last", &has_last);
-    if (!rc && has_last) {
-        int64_t part;
-        rc = segstream_avro_get_string(&r, "last.event_id", &tmp.last_event_id) ||
-             segstream_avro_get_string(&r, "last.topic", &tmp.last_topic) ||
-             segstream_avro_get_long(&r, "last.partition", &part) ||
-             segstream_avro_get_long(&r, "last.offset", &tmp.last_offset);
-        tmp.last_partition = (int32_t)part;
-    }
-    if (!rc && r.pos != r.len)
-        rc = segstream_err_set(err, "%zu trailing bytes", r.len - r.pos);
-    if (rc) {
-        free_boot(&tmp);
-        free(tmp.boot), free(tmp.last_event_id), free(tmp.last_topic);
-        segstream_stage_cluster_free(c);
-        return segstream_err_prefix(err, "pipeline restore");
-    }
-    segstream_stage_cluster_free(p->cluster);
-    p->cluster = c;
-    free_boot(p);
-    free(p->boot), free(p->last_event_id), free(p->last_topic);
-    p->boot = tmp.boot, p->n_boot = tmp.n_boot, p->cap_boot = tmp.cap_boot, p->boot_head = 0;
-    p->last_event_id = tmp.last_event_id, p->last_topic = tmp.last_topic;
-    p->last_partition = tmp.last_partition, p->last_offset = tmp.last_offset;
-    return 0;
 }
