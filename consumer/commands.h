@@ -11,6 +11,7 @@ int segstream_cmd_encode(int argc, char **argv);   /* model: texts -> embeddings
 int segstream_cmd_produce(int argc, char **argv);  /* NDJSON -> Avro records on a topic */
 int segstream_cmd_consume(int argc, char **argv);  /* Avro records on a topic -> NDJSON */
 int segstream_cmd_cluster(int argc, char **argv);  /* cluster: embeddings -> segments (evaluation) */
+int segstream_cmd_run(int argc, char **argv);      /* the pipeline over files: events -> segment changes */
 int segstream_cmd_config(int argc, char **argv);   /* list keys / show the effective configuration */
 
 #endif

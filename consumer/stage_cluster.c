@@ -1,0 +1,170 @@
+/* stage_cluster.c - maps stage settings and cluster outputs between cluster/
+ * and the pipeline (see stage_cluster.h for why this file exists). The
+ * opaque segstream_stage_cluster is the segstream_cluster itself; the sink is
+ * adapted with a small trampoline on the stack of each call. */
+#include "consumer/stage_cluster.h"
+
+#include "cluster/cluster.h"
+#include "model/encoder.h"
+
+#include <math.h>
+#include <string.h>
+
+segstream_stage_settings segstream_stage_default_settings(void)
+{
+    segstream_cluster_options co = segstream_cluster_default_options();
+    segstream_encoder_options eo = segstream_encoder_default_options();
+    segstream_stage_settings s = {
+        .model_dir = NULL,
+        .encoder_threads = eo.threads,
+        .encoder_batch_tokens = eo.max_batch_tokens,
+        .encoder_cache_entries = eo.cache_entries,
+        .k = co.k,
+        .window_ms = co.window_ms,
+        .pane_ms = co.pane_ms,
+        .half_life_ms = co.half_life_ms,
+        .allowed_lateness_ms = co.allowed_lateness_ms,
+        .max_future_skew_ms = co.max_future_skew_ms,
+        .init_sample = co.init_sample,
+        .seed = co.seed,
+        .hysteresis = co.hysteresis,
+        .reassign_slice = co.reassign_slice,
+        .label_terms = co.label_terms,
+        .max_text_bytes = 64 * 1024,
+        .max_label_words = 256,
+    };
+    return s;
+}
+
+static segstream_cluster *cl(segstream_stage_cluster *c)
+{
+    return (segstream_cluster *)c;
+}
+
+static const segstream_cluster *ccl(const segstream_stage_cluster *c)
+{
+    return (const segstream_cluster *)c;
+}
+
+segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_settings *s, int dim,
+                                                        segstream_err *err)
+{
+    segstream_cluster_options o = segstream_cluster_default_options();
+    o.dim = dim;
+    o.k = s->k;
+    o.window_ms = s->window_ms;
+    o.pane_ms = s->pane_ms;
+    o.half_life_ms = s->half_life_ms;
+    o.allowed_lateness_ms = s->allowed_lateness_ms;
+    o.max_future_skew_ms = s->max_future_skew_ms;
+    o.init_sample = s->init_sample;
+    o.seed = s->seed;
+    o.hysteresis = s->hysteresis;
+    o.reassign_slice = s->reassign_slice;
+    o.label_terms = s->label_terms;
+    return (segstream_stage_cluster *)segstream_cluster_create(&o, err);
+}
+
+void segstream_stage_cluster_free(segstream_stage_cluster *c)
+{
+    segstream_cluster_free(cl(c));
+}
+
+static void on_change(void *ctx, const segstream_segment_change *ch)
+{
+    const segstream_stage_cluster_sink *sink = ctx;
+    segstream_stage_change out = {
+        .user_id = ch->user_id,
+        .event_time = ch->event_time,
+        .previous_segment = ch->previous_segment,
+        .segment = ch->segment,
+        .similarity = ch->segment < 0 ? NAN : ch->similarity,
+        .cause = (int)ch->cause,
+        .model_version = ch->model_version,
+    };
+    sink->change(sink->ctx, &out);
+}
+
+static void on_catalog(void *ctx, const segstream_catalog_change *cc)
+{
+    const segstream_stage_cluster_sink *sink = ctx;
+    segstream_stage_segment out = {
+        .segment_id = cc->segment_id,
+        .active = cc->active,
+        .parent = cc->parent,
+        .label = cc->label,
+        .n_label = cc->n_label,
+        .size = cc->size,
+        .centroid = cc->active ? cc->centroid : NULL,
+        .dim = cc->dim,
+        .created_time = cc->created_time,
+        .updated_time = cc->updated_time,
+        .model_version = cc->model_version,
+    };
+    sink->segment(sink->ctx, &out);
+}
+
+static segstream_cluster_sink adapt(const segstream_stage_cluster_sink *sink)
+{
+    segstream_cluster_sink s = {(void *)sink, sink && sink->change ? on_change : NULL,
+                                sink && sink->segment ? on_catalog : NULL};
+    return s;
+}
+
+int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_id, int op,
+                                  const float *vector, const char *const *words, size_t n_words,
+                                  int64_t event_time, const segstream_stage_cluster_sink *sink,
+                                  const char **reason, char message[160], segstream_err *err)
+{
+    segstream_cluster_event ev = {user_id, op, vector, words, n_words, event_time};
+    segstream_cluster_sink s = adapt(sink);
+    segstream_cluster_reject rej;
+    int rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
+    if (rc == 1) {
+        *reason = segstream_cluster_reject_name(rej.reason);
+        memcpy(message, rej.message, sizeof rej.message);
+        message[159] = '\0';
+    }
+    return rc;
+}
+
+int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink,
+                                   long *still_buffered, segstream_err *err)
+{
+    segstream_cluster_sink s = adapt(sink);
+    segstream_cluster_stats st;
+    segstream_cluster_get_stats(cl(c), &st);
+    if (st.model_version == 0 && st.bootstrap_buffered > 0) {
+        segstream_err ignored;
+        (void)segstream_cluster_bootstrap_now(cl(c), &s, &ignored); /* too few vectors: they stay buffered */
+    }
+    if (segstream_cluster_sweep(cl(c), 0, 1, &s, err) < 0)
+        return -1;
+    segstream_cluster_get_stats(cl(c), &st);
+    *still_buffered = st.bootstrap_buffered;
+    return 0;
+}
+
+int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c)
+{
+    segstream_cluster_stats st;
+    segstream_cluster_get_stats(ccl(c), &st);
+    return st.model_version;
+}
+
+void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink)
+{
+    segstream_cluster_sink s = adapt(sink);
+    segstream_cluster_for_each_segment(ccl(c), &s);
+}
+
+int segstream_stage_cluster_snapshot(const segstream_stage_cluster *c, uint8_t **blob, size_t *len,
+                                     segstream_err *err)
+{
+    return segstream_cluster_snapshot(ccl(c), blob, len, err);
+}
+
+segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err)
+{
+    return (segstream_stage_cluster *)segstream_cluster_restore(blob, len, err);
+}

@@ -1,0 +1,83 @@
+/* stage_cluster.h - the pipeline's door to cluster/, in neutral types.
+ *
+ * cluster/cluster.h and consumer/records.h define the same names
+ * (segstream_segment_change, SEGSTREAM_OP_*, SEGSTREAM_CAUSE_*), so the
+ * pipeline cannot include both. This wrapper is the only consumer/ file that
+ * includes cluster.h; it maps stage settings to cluster options and cluster
+ * outputs to the plain structs below. Causes keep the numbering both headers
+ * share (0 INTEREST_CHANGED, 1 MODEL_UPDATED, 2 EXPIRED, 3 DELETED).
+ *
+ * Thread rules: those of segstream_cluster (one thread at a time). */
+#ifndef SEGSTREAM_CONSUMER_STAGE_CLUSTER_H
+#define SEGSTREAM_CONSUMER_STAGE_CLUSTER_H
+
+#include "common/err.h"
+#include "consumer/stage_settings.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct segstream_stage_cluster segstream_stage_cluster;
+
+/* A user's segment changed; pointers valid during the callback only. */
+typedef struct segstream_stage_change {
+    const char *user_id;
+    int64_t event_time;
+    int64_t previous_segment; /* -1: none */
+    int64_t segment;          /* -1: none */
+    float similarity;         /* NaN when segment == -1 */
+    int cause;                /* 0..3, the Avro symbol index */
+    int64_t model_version;
+} segstream_stage_change;
+
+/* A catalog entry changed; pointers valid during the callback only. */
+typedef struct segstream_stage_segment {
+    int64_t segment_id;
+    int active;                /* 1 ACTIVE, 0 RETIRED */
+    int64_t parent;            /* -1: none */
+    const char *const *label;
+    int n_label;
+    double size;
+    const float *centroid;     /* dim floats; NULL when retired */
+    int dim;
+    int64_t created_time;
+    int64_t updated_time;
+    int64_t model_version;
+} segstream_stage_segment;
+
+typedef struct segstream_stage_cluster_sink {
+    void *ctx;
+    void (*change)(void *ctx, const segstream_stage_change *change);
+    void (*segment)(void *ctx, const segstream_stage_segment *segment);
+} segstream_stage_cluster_sink;
+
+/* A model for vectors of `dim` floats with the settings' cluster fields.
+ * NULL with err (naming the bad setting) on failure. */
+segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_settings *s, int dim,
+                                                        segstream_err *err);
+void segstream_stage_cluster_free(segstream_stage_cluster *c); /* NULL is fine */
+
+/* Applies one event (op 0 SET, 1 ADD, 2 DELETE). Returns 0 applied, 1 refused
+ * (reason gets the cluster's stable name, message a sentence), -1 failure. */
+int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_id, int op,
+                                  const float *vector, const char *const *words, size_t n_words,
+                                  int64_t event_time, const segstream_stage_cluster_sink *sink,
+                                  const char **reason, char message[160], segstream_err *err);
+
+/* End of input: bootstraps now if the sample is still buffered (when there
+ * are at least k vectors; otherwise *still_buffered says how many events
+ * wait) and finishes the pending re-assignment sweep. Returns 0 or -1. */
+int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink,
+                                   long *still_buffered, segstream_err *err);
+
+int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c);
+
+/* Publishes every active segment through sink->segment (the full catalog). */
+void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink);
+
+/* Snapshot to a new malloc'ed blob / rebuild from one (see cluster.h). */
+int segstream_stage_cluster_snapshot(const segstream_stage_cluster *c, uint8_t **blob, size_t *len,
+                                     segstream_err *err);
+segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err);
+
+#endif
