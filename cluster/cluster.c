@@ -145,7 +145,8 @@ static int check_event(segstream_cluster *c, const segstream_cluster_event *ev, 
     if (ev->op != SEGSTREAM_OP_SET && ev->op != SEGSTREAM_OP_ADD && ev->op != SEGSTREAM_OP_DELETE)
         return refuse(rj, SEGSTREAM_REJECT_BAD_OP, "unknown op %d (SET 0, ADD 1, DELETE 2)", ev->op);
     int64_t t = ev->event_time;
-    if (t > TIME_LIMIT || (c->max_time != INT64_MIN && t - c->opt.max_future_skew_ms > c->max_time))
+    if (t > TIME_LIMIT || (c->opt.max_future_skew_ms > 0 && c->max_time != INT64_MIN &&
+                             t - c->opt.max_future_skew_ms > c->max_time))
         return refuse(rj, SEGSTREAM_REJECT_TOO_FAR_FUTURE,
                       "event time %" PRId64 " is more than %" PRId64 " ms after the max event time %" PRId64, t,
                       c->opt.max_future_skew_ms, c->max_time);

@@ -46,7 +46,7 @@ typedef struct segstream_cluster_options {
     int64_t pane_ms;              /* S: pane length; the model updates once per pane */
     int64_t half_life_ms;         /* H: a pane ending at p weighs 0.5^((t-p)/H) */
     int64_t allowed_lateness_ms;  /* watermark = max event time - this; <= window_ms */
-    int64_t max_future_skew_ms;   /* events later than max event time + this are refused */
+    int64_t max_future_skew_ms;   /* events later than max event time + this are refused; 0 = no limit */
     int init_sample;              /* events buffered to bootstrap k-means++ (>= k) */
     int kmeans_iterations;        /* Lloyd iterations after the k-means++ seeding */
     int kmeans_restarts;          /* bootstrap runs; the lowest inertia wins (like n_init) */
@@ -63,7 +63,7 @@ typedef struct segstream_cluster_options {
 } segstream_cluster_options;
 
 /* The defaults: dim 384, k 64, window 7d, pane 1h, half-life 1d, lateness 5m,
- * future skew 1h, init sample 1000, 20 Lloyd iterations, 10 restarts, seed 42, retire share
+ * no future-skew limit, init sample 1000, 20 Lloyd iterations, 10 restarts, seed 42, retire share
  * 0.05, merge cosine 0.95, hysteresis 0.02, fp16 profiles, slice 64 users,
  * reservoir 32, 5 label terms out of 64 counters, 1024 users. */
 segstream_cluster_options segstream_cluster_default_options(void);

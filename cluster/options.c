@@ -17,7 +17,7 @@ segstream_cluster_options segstream_cluster_default_options(void)
         .pane_ms = HOUR_MS,
         .half_life_ms = DAY_MS,
         .allowed_lateness_ms = 5 * 60 * 1000,
-        .max_future_skew_ms = HOUR_MS,
+        .max_future_skew_ms = 0, /* off: a quiet spell longer than the skew would refuse everything after it */
         .init_sample = 1000,
         .kmeans_iterations = 20,
         .kmeans_restarts = 10,
