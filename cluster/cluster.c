@@ -142,7 +142,7 @@ static int check_event(segstream_cluster *c, const segstream_cluster_event *ev, 
         return refuse(rj, SEGSTREAM_REJECT_BAD_USER, "missing or empty user id");
     if (strlen(ev->user_id) > SEGSTREAM_USER_ID_MAX)
         return refuse(rj, SEGSTREAM_REJECT_BAD_USER, "user id longer than %d bytes", SEGSTREAM_USER_ID_MAX);
-    if (ev->op != SEGSTREAM_OP_SET && ev->op != SEGSTREAM_OP_ADD && ev->op != SEGSTREAM_OP_DELETE)
+    if (ev->op != SEGSTREAM_CLUSTER_OP_SET && ev->op != SEGSTREAM_CLUSTER_OP_ADD && ev->op != SEGSTREAM_CLUSTER_OP_DELETE)
         return refuse(rj, SEGSTREAM_REJECT_BAD_OP, "unknown op %d (SET 0, ADD 1, DELETE 2)", ev->op);
     int64_t t = ev->event_time;
     if (t > TIME_LIMIT || (c->opt.max_future_skew_ms > 0 && c->max_time != INT64_MIN &&
@@ -154,11 +154,11 @@ static int check_event(segstream_cluster *c, const segstream_cluster_event *ev, 
         return refuse(rj, SEGSTREAM_REJECT_TOO_LATE,
                       "event time %" PRId64 " is before the window (watermark %" PRId64 ", window %" PRId64 " ms)",
                       t, c->watermark, c->opt.window_ms);
-    if (ev->op == SEGSTREAM_OP_DELETE)
+    if (ev->op == SEGSTREAM_CLUSTER_OP_DELETE)
         return 0;
     if (!ev->vector)
         return refuse(rj, SEGSTREAM_REJECT_BAD_VECTOR, "%s event without a vector",
-                      ev->op == SEGSTREAM_OP_SET ? "SET" : "ADD");
+                      ev->op == SEGSTREAM_CLUSTER_OP_SET ? "SET" : "ADD");
     /* a NaN or an infinity anywhere makes the sum of squares non-finite */
     float sq = cl_dot(ev->vector, ev->vector, c->d);
     if (!isfinite(sq))
@@ -188,7 +188,7 @@ void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, lo
     (void)user;
     if (!sink || !sink->segment_change)
         return;
-    segstream_segment_change ch = {
+    segstream_cluster_change ch = {
         .user_id = user_id,
         .event_time = time,
         .previous_segment = prev,
@@ -242,9 +242,9 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     int64_t t = ev->event_time;
     uint64_t h = cl_hash_id(ev->user_id);
     long i = cl_users_find(u, ev->user_id, h);
-    if (ev->op == SEGSTREAM_OP_DELETE) {
+    if (ev->op == SEGSTREAM_CLUSTER_OP_DELETE) {
         if (i >= 0) {
-            cl_emit_change(c, sink, i, u->id[i], t, u->segment_id[i], -1, NAN, SEGSTREAM_CAUSE_DELETED);
+            cl_emit_change(c, sink, i, u->id[i], t, u->segment_id[i], -1, NAN, SEGSTREAM_CLUSTER_CAUSE_DELETED);
             if (u->seen_version[i] < c->version)
                 c->sweep_due--;
             cl_users_remove(u, i, pb);
@@ -270,7 +270,7 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
             c->sweep_due--;
             u->seen_version[i] = c->version;
         }
-        if (ev->op == SEGSTREAM_OP_SET) {
+        if (ev->op == SEGSTREAM_CLUSTER_OP_SET) {
             memcpy(p, unit, (size_t)c->d * sizeof(float));
             u->weight[i] = 1;
         } else {
@@ -307,7 +307,7 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     u->similarity[i] = sims[choice];
     if (prev_id != c->seg[choice].id)
         cl_emit_change(c, sink, i, u->id[i], t, prev_id, c->seg[choice].id, sims[choice],
-                       SEGSTREAM_CAUSE_INTEREST_CHANGED);
+                       SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED);
     /* feed the model */
     if (cl_pane_add(c, t, best, p) == 0 && update_centroids) {
         cl_axpy(c->acc + (size_t)best * c->d, 1.0f, p, c->d);
@@ -336,7 +336,7 @@ static int buffer_event(segstream_cluster *c, const segstream_cluster_event *ev,
     b->event_time = ev->event_time;
     b->user_id = strdup(ev->user_id);
     int bad = !b->user_id;
-    if (ev->op != SEGSTREAM_OP_DELETE) {
+    if (ev->op != SEGSTREAM_CLUSTER_OP_DELETE) {
         b->vector = malloc((size_t)c->d * sizeof(float));
         bad |= !b->vector;
         if (b->vector)

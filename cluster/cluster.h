@@ -73,9 +73,9 @@ segstream_cluster_options segstream_cluster_default_options(void);
 int segstream_cluster_options_validate(const segstream_cluster_options *opt, segstream_err *err);
 
 typedef enum segstream_cluster_op {
-    SEGSTREAM_OP_SET = 0,    /* the vector replaces the user's profile */
-    SEGSTREAM_OP_ADD = 1,    /* the vector is mixed into the decayed profile */
-    SEGSTREAM_OP_DELETE = 2, /* forget the user (vector and words ignored) */
+    SEGSTREAM_CLUSTER_OP_SET = 0,    /* the vector replaces the user's profile */
+    SEGSTREAM_CLUSTER_OP_ADD = 1,    /* the vector is mixed into the decayed profile */
+    SEGSTREAM_CLUSTER_OP_DELETE = 2, /* forget the user (vector and words ignored) */
 } segstream_cluster_op;
 
 /* One input event. The model copies what it keeps; nothing is retained. */
@@ -108,16 +108,16 @@ typedef struct segstream_cluster_reject {
 const char *segstream_cluster_reject_name(segstream_cluster_reject_reason reason);
 
 typedef enum segstream_change_cause {
-    SEGSTREAM_CAUSE_INTEREST_CHANGED = 0,
-    SEGSTREAM_CAUSE_MODEL_UPDATED = 1,
-    SEGSTREAM_CAUSE_EXPIRED = 2,
-    SEGSTREAM_CAUSE_DELETED = 3,
+    SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED = 0,
+    SEGSTREAM_CLUSTER_CAUSE_MODEL_UPDATED = 1,
+    SEGSTREAM_CLUSTER_CAUSE_EXPIRED = 2,
+    SEGSTREAM_CLUSTER_CAUSE_DELETED = 3,
 } segstream_change_cause;
 
 const char *segstream_change_cause_name(segstream_change_cause cause);
 
 /* A user's segment changed. Pointers are valid only during the callback. */
-typedef struct segstream_segment_change {
+typedef struct segstream_cluster_change {
     const char *user_id;
     int64_t event_time;        /* the input event's time; for sweeps, the watermark */
     int64_t previous_segment;  /* -1: none */
@@ -125,7 +125,7 @@ typedef struct segstream_segment_change {
     float similarity;          /* cosine to the new segment; NaN when segment == -1 */
     segstream_change_cause cause;
     int64_t model_version;
-} segstream_segment_change;
+} segstream_cluster_change;
 
 typedef enum segstream_catalog_kind {
     SEGSTREAM_CATALOG_BORN = 0,    /* created by the bootstrap */
@@ -156,7 +156,7 @@ typedef struct segstream_catalog_change {
  * callbacks must not call back into the model. */
 typedef struct segstream_cluster_sink {
     void *ctx;
-    void (*segment_change)(void *ctx, const segstream_segment_change *change);
+    void (*segment_change)(void *ctx, const segstream_cluster_change *change);
     void (*catalog_change)(void *ctx, const segstream_catalog_change *change);
 } segstream_cluster_sink;
 

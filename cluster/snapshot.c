@@ -481,7 +481,7 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         int64_t op = get_i64(&r);
         b->event_time = get_i64(&r);
         uint32_t has_vector = get_u32(&r);
-        if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_OP_DELETE) ||
+        if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_CLUSTER_OP_DELETE) ||
             b->event_time < -limit || b->event_time > limit || !b->user_id || !b->user_id[0])
             CORRUPT("bootstrap event");
         b->op = (int)op;

@@ -141,7 +141,7 @@ long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads
         u->seen_version[i] = c->version;
         c->sweep_due--;
         if (expire[q]) {
-            cl_emit_change(c, sink, i, u->id[i], c->watermark, u->segment_id[i], -1, NAN, SEGSTREAM_CAUSE_EXPIRED);
+            cl_emit_change(c, sink, i, u->id[i], c->watermark, u->segment_id[i], -1, NAN, SEGSTREAM_CLUSTER_CAUSE_EXPIRED);
             n_expire++;
             continue;
         }
@@ -157,7 +157,7 @@ long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads
         u->segment_id[i] = next;
         u->similarity[i] = sim;
         if (prev != next)
-            cl_emit_change(c, sink, i, u->id[i], c->watermark, prev, next, sim, SEGSTREAM_CAUSE_MODEL_UPDATED);
+            cl_emit_change(c, sink, i, u->id[i], c->watermark, prev, next, sim, SEGSTREAM_CLUSTER_CAUSE_MODEL_UPDATED);
     }
     c->sweep_cursor = (start + visits) % u->n;
     if (n_expire) {

@@ -131,12 +131,12 @@ typedef struct run {
     long changes, catalog_records;
 } run;
 
-static void on_change(void *ctx, const segstream_segment_change *ch)
+static void on_change(void *ctx, const segstream_cluster_change *ch)
 {
     run *r = ctx;
     r->changes++;
     long item = strtol(ch->user_id + 1, NULL, 10);
-    if (ch->cause == SEGSTREAM_CAUSE_INTEREST_CHANGED && item >= 0 && item < r->n)
+    if (ch->cause == SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED && item >= 0 && item < r->n)
         r->seen[item] = ch->segment;
 }
 
@@ -341,7 +341,7 @@ int segstream_cmd_cluster(int argc, char **argv)
         char uid[32], *copy = texts[i] ? strdup(texts[i]) : NULL;
         snprintf(uid, sizeof uid, "u%ld", i);
         size_t nw = copy ? split_words(copy, words, 512) : 0;
-        segstream_cluster_event ev = {uid, SEGSTREAM_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
+        segstream_cluster_event ev = {uid, SEGSTREAM_CLUSTER_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
                                       times[e]};
         segstream_cluster_reject rj;
         r.current = i;

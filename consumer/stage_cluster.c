@@ -70,7 +70,7 @@ void segstream_stage_cluster_free(segstream_stage_cluster *c)
     segstream_cluster_free(cl(c));
 }
 
-static void on_change(void *ctx, const segstream_segment_change *ch)
+static void on_change(void *ctx, const segstream_cluster_change *ch)
 {
     const segstream_stage_cluster_sink *sink = ctx;
     segstream_stage_change out = {

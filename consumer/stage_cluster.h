@@ -1,11 +1,11 @@
 /* stage_cluster.h - the pipeline's door to cluster/, in neutral types.
  *
- * cluster/cluster.h and consumer/records.h define the same names
- * (segstream_segment_change, SEGSTREAM_OP_*, SEGSTREAM_CAUSE_*), so the
- * pipeline cannot include both. This wrapper is the only consumer/ file that
- * includes cluster.h; it maps stage settings to cluster options and cluster
- * outputs to the plain structs below. Causes keep the numbering both headers
- * share (0 INTEREST_CHANGED, 1 MODEL_UPDATED, 2 EXPIRED, 3 DELETED).
+ * The pipeline speaks in Avro records (consumer/records.h); the model in its
+ * own types (segstream_cluster_change, SEGSTREAM_CLUSTER_OP_*). This adapter
+ * is the only consumer/ file of the pipeline that includes cluster.h: it maps
+ * stage settings to cluster options and cluster outputs to the plain structs
+ * below. Causes keep the numbering both headers share (0 INTEREST_CHANGED,
+ * 1 MODEL_UPDATED, 2 EXPIRED, 3 DELETED).
  *
  * Thread rules: those of segstream_cluster (one thread at a time). */
 #ifndef SEGSTREAM_CONSUMER_STAGE_CLUSTER_H

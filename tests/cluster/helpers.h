@@ -51,7 +51,7 @@ static __attribute__((unused)) void rec_printf(recorder *r, const char *fmt, ...
     r->len += (size_t)n;
 }
 
-static __attribute__((unused)) void rec_change(void *ctx, const segstream_segment_change *ch)
+static __attribute__((unused)) void rec_change(void *ctx, const segstream_cluster_change *ch)
 {
     recorder *r = ctx;
     r->changes++;

@@ -46,7 +46,7 @@ static void stream(segstream_cluster *c, recorder *r, uint64_t seed, int n, int 
         int u = (int)(t_next(&seed) % (uint64_t)users);
         t_vector(&seed, D, u % clusters, 0.15, v);
         snprintf(id, sizeof id, "u%d", u);
-        feed(c, r, id, SEGSTREAM_OP_SET, v, t0 + 100LL * i);
+        feed(c, r, id, SEGSTREAM_CLUSTER_OP_SET, v, t0 + 100LL * i);
     }
 }
 
@@ -70,7 +70,7 @@ static void bootstrap_is_deterministic_and_deferred(void **state)
         stream(c, &r, 1234, 1, 1000, 4, 2900);
         /* the model exists: one INTEREST_CHANGED per buffered user, previous -1 */
         assert_true(r.changes >= 25 && r.changes <= 30);
-        assert_int_equal(r.by_cause[SEGSTREAM_CAUSE_INTEREST_CHANGED], r.changes);
+        assert_int_equal(r.by_cause[SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED], r.changes);
         assert_non_null(strstr(r.log, "C u"));
         for (const char *line = r.log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
             long long t, prev, seg;
@@ -120,7 +120,7 @@ static void retire_split_merge_keep_ids_stable(void **state)
                 v[q] = (float)(v[q] / sqrt(n));
         }
         snprintf(id, sizeof id, "n%d", i % 400);
-        feed(c, &r, id, SEGSTREAM_OP_SET, v, 30000 + 100LL * i);
+        feed(c, &r, id, SEGSTREAM_CLUSTER_OP_SET, v, 30000 + 100LL * i);
     }
     assert_true(r.by_kind[SEGSTREAM_CATALOG_RETIRED] >= 1);
     assert_true(r.by_kind[SEGSTREAM_CATALOG_SPLIT] >= 2);
@@ -159,7 +159,7 @@ static void retire_split_merge_keep_ids_stable(void **state)
         int topic = (int)(t_next(&seed) % 2);
         t_vector(&seed, D, topic, 0.2, v);
         snprintf(id, sizeof id, "m%d", i % 200);
-        feed(c, &m, id, SEGSTREAM_OP_SET, v, 100LL * i);
+        feed(c, &m, id, SEGSTREAM_CLUSTER_OP_SET, v, 100LL * i);
     }
     assert_true(m.by_kind[SEGSTREAM_CATALOG_MERGED] >= 1);
     for (int64_t s = 1; s < 256; s++)
@@ -181,16 +181,16 @@ static void hysteresis_prevents_flapping(void **state)
         segstream_cluster *c = segstream_cluster_create(&o, &err);
         recorder r = {0};
         stream(c, &r, 2, 200, 50, 2, 0);
-        long before = r.by_cause[SEGSTREAM_CAUSE_INTEREST_CHANGED];
+        long before = r.by_cause[SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED];
         /* a user between the two topics, leaning one way then the other */
         float v[D];
         for (int i = 0; i < 20; i++) {
             memset(v, 0, sizeof v);
             v[0] = i % 2 ? 1.0f : 0.8f;
             v[1] = i % 2 ? 0.8f : 1.0f;
-            feed(c, &r, "undecided", SEGSTREAM_OP_SET, v, 20000 + i);
+            feed(c, &r, "undecided", SEGSTREAM_CLUSTER_OP_SET, v, 20000 + i);
         }
-        flips[h] = r.by_cause[SEGSTREAM_CAUSE_INTEREST_CHANGED] - before;
+        flips[h] = r.by_cause[SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED] - before;
         rec_free(&r);
         segstream_cluster_free(c);
     }
@@ -214,18 +214,18 @@ static void users_silent_for_a_window_expire(void **state)
     long early = st.users;
     float v[D];
     t_axis(D, 0, v);
-    feed(c, &r, "quiet", SEGSTREAM_OP_SET, v, 10000);
+    feed(c, &r, "quiet", SEGSTREAM_CLUSTER_OP_SET, v, 10000);
     assert_true(segstream_cluster_user_segment(c, "quiet", NULL) > 0);
     /* others keep talking for more than a window */
     uint64_t seed = 8;
     for (int i = 0; i < 150; i++) {
         t_vector(&seed, D, i % 2, 0.1, v);
-        feed(c, &r, i % 2 ? "x" : "y", SEGSTREAM_OP_SET, v, 10100 + 100LL * i);
+        feed(c, &r, i % 2 ? "x" : "y", SEGSTREAM_CLUSTER_OP_SET, v, 10100 + 100LL * i);
     }
     assert_true(segstream_cluster_sweep(c, 0, 2, &sink, &err) == 0);
     assert_int_equal(segstream_cluster_user_segment(c, "quiet", NULL), -1);
     assert_non_null(strstr(r.log, "C quiet"));
-    assert_int_equal(r.by_cause[SEGSTREAM_CAUSE_EXPIRED], early + 1); /* the early users and quiet */
+    assert_int_equal(r.by_cause[SEGSTREAM_CLUSTER_CAUSE_EXPIRED], early + 1); /* the early users and quiet */
     segstream_cluster_get_stats(c, &st);
     assert_int_equal(st.users, 2);
     assert_true(segstream_cluster_user_segment(c, "x", NULL) > 0);
@@ -244,36 +244,36 @@ static void set_add_delete(void **state)
     float a[D], b[D], p[D];
     t_axis(D, 0, a);
     t_axis(D, 1, b);
-    feed(c, &r, "v", SEGSTREAM_OP_SET, a, 10000);
-    feed(c, &r, "v", SEGSTREAM_OP_ADD, b, 10000); /* same time: equal weights */
+    feed(c, &r, "v", SEGSTREAM_CLUSTER_OP_SET, a, 10000);
+    feed(c, &r, "v", SEGSTREAM_CLUSTER_OP_ADD, b, 10000); /* same time: equal weights */
     long i = cl_users_find(&c->users, "v", cl_hash_id("v"));
     assert_true(i >= 0);
     cl_profile_decode(o.profile_codec, c->users.profile + (size_t)i * c->profile_bytes, D, p);
     assert_near(p[0], sqrt(0.5), 1e-3);
     assert_near(p[1], sqrt(0.5), 1e-3);
     /* one half-life later the old profile weighs half: (2^-0.5 * 2 * 0.5, ...) + new */
-    feed(c, &r, "v", SEGSTREAM_OP_ADD, b, 15000);
+    feed(c, &r, "v", SEGSTREAM_CLUSTER_OP_ADD, b, 15000);
     i = cl_users_find(&c->users, "v", cl_hash_id("v")); /* sweeps move users around */
     cl_profile_decode(o.profile_codec, c->users.profile + (size_t)i * c->profile_bytes, D, p);
     double x = sqrt(0.5) * 1.0, y = sqrt(0.5) * 1.0 + 1.0, n = sqrt(x * x + y * y); /* weight 2 * 0.5 = 1 */
     assert_near(p[0], x / n, 2e-3);
     assert_near(p[1], y / n, 2e-3);
     /* SET replaces */
-    feed(c, &r, "v", SEGSTREAM_OP_SET, a, 15001);
+    feed(c, &r, "v", SEGSTREAM_CLUSTER_OP_SET, a, 15001);
     i = cl_users_find(&c->users, "v", cl_hash_id("v"));
     cl_profile_decode(o.profile_codec, c->users.profile + (size_t)i * c->profile_bytes, D, p);
     assert_near(p[0], 1.0, 1e-3);
     int64_t seg = segstream_cluster_user_segment(c, "v", NULL);
     assert_true(seg > 0);
-    long deleted = r.by_cause[SEGSTREAM_CAUSE_DELETED];
-    feed(c, &r, "v", SEGSTREAM_OP_DELETE, NULL, 15002);
-    assert_int_equal(r.by_cause[SEGSTREAM_CAUSE_DELETED], deleted + 1);
+    long deleted = r.by_cause[SEGSTREAM_CLUSTER_CAUSE_DELETED];
+    feed(c, &r, "v", SEGSTREAM_CLUSTER_OP_DELETE, NULL, 15002);
+    assert_int_equal(r.by_cause[SEGSTREAM_CLUSTER_CAUSE_DELETED], deleted + 1);
     char want[64];
     snprintf(want, sizeof want, "C v 15002 %lld -1 7fc00000 3", (long long)seg);
     assert_non_null(strstr(r.log, want));
     assert_int_equal(segstream_cluster_user_segment(c, "v", NULL), -1);
-    feed(c, &r, "nobody", SEGSTREAM_OP_DELETE, NULL, 15003); /* unknown user: nothing to say */
-    assert_int_equal(r.by_cause[SEGSTREAM_CAUSE_DELETED], deleted + 1);
+    feed(c, &r, "nobody", SEGSTREAM_CLUSTER_OP_DELETE, NULL, 15003); /* unknown user: nothing to say */
+    assert_int_equal(r.by_cause[SEGSTREAM_CLUSTER_CAUSE_DELETED], deleted + 1);
     rec_free(&r);
     segstream_cluster_free(c);
 }

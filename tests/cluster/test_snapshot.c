@@ -43,7 +43,7 @@ static void make_event(int i, segstream_cluster_event *ev, float *v, char *user,
     t_vector(&s, D, topic, 0.2, v);
     snprintf(user, 32, "user-%d", (int)(t_next(&s) % 150));
     uint64_t r = t_next(&s) % 100;
-    int op = r < 60 ? SEGSTREAM_OP_SET : r < 92 ? SEGSTREAM_OP_ADD : SEGSTREAM_OP_DELETE;
+    int op = r < 60 ? SEGSTREAM_CLUSTER_OP_SET : r < 92 ? SEGSTREAM_CLUSTER_OP_ADD : SEGSTREAM_CLUSTER_OP_DELETE;
     int64_t t = 200LL * i;
     uint64_t q = t_next(&s) % 100;
     if (q < 8)
@@ -108,9 +108,9 @@ static void restore_and_replay_equals_uninterrupted(void **state)
     segstream_cluster_stats st;
     segstream_cluster_get_stats(c, &st);
     /* the stream exercised what it should */
-    assert_true(full.by_cause[SEGSTREAM_CAUSE_MODEL_UPDATED] > 0);
-    assert_true(full.by_cause[SEGSTREAM_CAUSE_DELETED] > 0);
-    assert_true(full.by_cause[SEGSTREAM_CAUSE_EXPIRED] > 0);
+    assert_true(full.by_cause[SEGSTREAM_CLUSTER_CAUSE_MODEL_UPDATED] > 0);
+    assert_true(full.by_cause[SEGSTREAM_CLUSTER_CAUSE_DELETED] > 0);
+    assert_true(full.by_cause[SEGSTREAM_CLUSTER_CAUSE_EXPIRED] > 0);
     assert_true(full.by_kind[SEGSTREAM_CATALOG_SPLIT] + full.by_kind[SEGSTREAM_CATALOG_MERGED] > 0);
     segstream_cluster_free(c);
 

@@ -100,7 +100,7 @@ static segstream_cluster *make_model(segstream_cluster_options o)
 }
 
 static long n_changes;
-static void count_change(void *ctx, const segstream_segment_change *ch)
+static void count_change(void *ctx, const segstream_cluster_change *ch)
 {
     (void)ctx;
     (void)ch;
@@ -157,12 +157,12 @@ static void bench_events(long n, long users)
             int64_t step = 20 * 1000 / n > 0 ? 20 * 1000 / n : 1; /* 20 panes over the run */
             for (long i = 0; i < o.init_sample; i++) {
                 snprintf(id, sizeof id, "user-%ld", (long)(next(&s) % (uint64_t)users));
-                feed(c, id, SEGSTREAM_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
+                feed(c, id, SEGSTREAM_CLUSTER_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
             }
             double t0 = now();
             for (long i = 0; i < n; i++) {
                 snprintf(id, sizeof id, "user-%ld", (long)(next(&s) % (uint64_t)users));
-                int op = (i & 3) == 3 ? SEGSTREAM_OP_ADD : SEGSTREAM_OP_SET;
+                int op = (i & 3) == 3 ? SEGSTREAM_CLUSTER_OP_ADD : SEGSTREAM_CLUSTER_OP_SET;
                 feed(c, id, op, pool[next(&s) % POOL], (int64_t)(i * 20000 / n) + step, with_words ? words : NULL,
                      with_words ? 8 : 0);
             }
@@ -211,13 +211,13 @@ static void bench_users(long n, segstream_profile_codec codec)
     uint64_t s = 3;
     for (long i = 0; i < o.init_sample; i++) {
         snprintf(id, sizeof id, "user-%ld", i);
-        feed(c, id, SEGSTREAM_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
+        feed(c, id, SEGSTREAM_CLUSTER_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
     }
     long rss1 = rss_kib();
     double t0 = now();
     for (long i = o.init_sample; i < n; i++) {
         snprintf(id, sizeof id, "user-%ld", i);
-        feed(c, id, SEGSTREAM_OP_SET, pool[next(&s) % POOL], 1000, NULL, 0);
+        feed(c, id, SEGSTREAM_CLUSTER_OP_SET, pool[next(&s) % POOL], 1000, NULL, 0);
     }
     double fill = now() - t0;
     long rss2 = rss_kib();
@@ -231,7 +231,7 @@ static void bench_users(long n, segstream_profile_codec codec)
            (double)st.memory_bytes / st.users);
     /* a model update (next pane) makes every user due for re-assignment */
     for (int threads = 1; threads <= 2; threads++) {
-        feed(c, "tick", SEGSTREAM_OP_SET, pool[1], (int64_t)(threads + 1) * o.pane_ms + 1000, NULL, 0);
+        feed(c, "tick", SEGSTREAM_CLUSTER_OP_SET, pool[1], (int64_t)(threads + 1) * o.pane_ms + 1000, NULL, 0);
         segstream_cluster_get_stats(c, &st);
         long due = st.sweep_due;
         segstream_cluster_sink sink = {NULL, count_change, NULL};
@@ -270,7 +270,7 @@ static void bench_agree(long n)
     uint64_t s = 5;
     for (long i = 0; i < o.init_sample; i++) {
         snprintf(id, sizeof id, "b%ld", i);
-        feed(c, id, SEGSTREAM_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
+        feed(c, id, SEGSTREAM_CLUSTER_OP_SET, pool[next(&s) % POOL], 0, NULL, 0);
     }
     cl_codec_init();
     uint8_t buf[2 * D + 8];
