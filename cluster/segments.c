@@ -10,7 +10,9 @@
  *      size * (1 - coherence) ("largest, widest"): 2-means on its reservoir of
  *      recent members gives two directions; each child inherits the parent's
  *      per-pane mass scaled by its share of the reservoir, pointed along its
- *      own direction, and records the parent, which retires;
+ *      own direction, and records the parent, which retires; a split whose
+ *      smaller child would start under the retirement threshold, or whose
+ *      children are closer than merge_cosine, is not made (no churn);
  *   5. recompute labels, emit an UPDATED catalog record per active segment.
  * Every life-cycle change bumps the model version; ids are never reused. */
 #include "cluster/internal.h"
@@ -107,15 +109,22 @@ static void free_segment(segstream_cluster *c, int s)
     c->n_active--;
 }
 
-static void retire_small(segstream_cluster *c, const segstream_cluster_sink *sink, int64_t t)
+/* retire_share of the mean share per segment (total decayed size / k); 0
+ * when the window is empty. */
+static double retire_threshold(const segstream_cluster *c)
 {
     double total = 0;
     for (int s = 0; s < c->k; s++)
         if (c->seg[s].id >= 0)
             total += c->seg[s].size;
-    if (total <= 0)
+    return total > 0 ? c->opt.retire_share * total / c->k : 0;
+}
+
+static void retire_small(segstream_cluster *c, const segstream_cluster_sink *sink, int64_t t)
+{
+    double threshold = retire_threshold(c);
+    if (threshold <= 0)
         return;
-    double threshold = c->opt.retire_share * total / c->k;
     for (int s = 0; s < c->k; s++) {
         if (c->seg[s].id < 0 || c->seg[s].size >= threshold || c->n_active <= 1)
             continue;
@@ -237,6 +246,16 @@ static int split_one(segstream_cluster *c, const segstream_cluster_sink *sink, i
     for (int i = 0; i < n; i++)
         na += !member[i];
     double share_a = (double)na / n, share_b = 1.0 - share_a;
+    /* A child born under the retirement threshold retires at the next update,
+     * which frees a slot, which splits again: ids would churn every pane. Such
+     * a split is not made; the next candidate is tried. */
+    double smaller = (share_a < share_b ? share_a : share_b) * c->seg[s].size;
+    /* Likewise children closer than the merge threshold merge back at the
+     * next update: split, merge, split, each with new ids. */
+    if (smaller < retire_threshold(c) || cl_dot(ca, cb, d) > (float)c->opt.merge_cosine) {
+        rc = 1;
+        goto out;
+    }
     memcpy(rows, reservoir_row(c, s, 0), (size_t)n * d * sizeof(float));
     int64_t parent_id = c->seg[s].id;
 

@@ -329,6 +329,36 @@ static void kernels_agree_bit_for_bit(void **state)
     }
 }
 
+/* Regression: a split whose children would merge back (closer than
+ * merge_cosine) or retire at once (under the retirement threshold) used to be
+ * made anyway, so every pane merged or retired one segment and split another:
+ * thousands of ids on the MovieLens demo. Two tight clusters with k = 4 over
+ * 300 panes must keep a handful of ids. */
+static void splits_do_not_churn_ids(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts(4);
+    segstream_err err = {{0}};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    assert_non_null(c);
+    recorder r = {0};
+    float v[D];
+    char id[32];
+    uint64_t seed = 11;
+    for (int i = 0; i < 3000; i++) {
+        int u = (int)(t_next(&seed) % 40);
+        t_vector(&seed, D, u % 2, 0.03, v); /* cos within a cluster > 0.99 */
+        snprintf(id, sizeof id, "u%d", u);
+        feed(c, &r, id, SEGSTREAM_CLUSTER_OP_SET, v, 100LL * i);
+    }
+    long splits = r.by_kind[SEGSTREAM_CATALOG_SPLIT], retired = r.by_kind[SEGSTREAM_CATALOG_RETIRED],
+         merged = r.by_kind[SEGSTREAM_CATALOG_MERGED];
+    if (splits + retired + merged > 8)
+        fail_msg("ids churn: %ld splits, %ld retirements, %ld merges over 300 panes", splits, retired, merged);
+    segstream_cluster_free(c);
+    rec_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +369,7 @@ int main(void)
         cmocka_unit_test(set_add_delete),
         cmocka_unit_test(profile_codecs_round_trip),
         cmocka_unit_test(kernels_agree_bit_for_bit),
+        cmocka_unit_test(splits_do_not_churn_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
