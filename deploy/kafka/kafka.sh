@@ -19,14 +19,14 @@
 # stale pid file or a stranger holding the port.
 #
 # Environment:
-#   SEGSTREAM_KAFKA_PORT             client port on 127.0.0.1 (default: the port of
+#   SEGSTREAM_BROKER_PORT             client port on 127.0.0.1 (default: the port of
 #                                    SEGSTREAM_BROKERS when that names one local
 #                                    broker, as the tests' does; else 9092)
-#   SEGSTREAM_KAFKA_CONTROLLER_PORT  KRaft controller port (default port+1)
-#   SEGSTREAM_KAFKA_DATA             data folder (default $SEGSTREAM_CACHE/kafka-data-PORT)
-#   SEGSTREAM_KAFKA_START_TIMEOUT    seconds to wait for a start (default 120)
-#   SEGSTREAM_KAFKA_STOP_TIMEOUT     seconds before SIGKILL on stop (default 60)
-#   SEGSTREAM_KAFKA_HEAP             broker heap (default 512m)
+#   SEGSTREAM_BROKER_CONTROLLER_PORT  KRaft controller port (default port+1)
+#   SEGSTREAM_BROKER_DATA             data folder (default $SEGSTREAM_CACHE/kafka-data-PORT)
+#   SEGSTREAM_BROKER_START_TIMEOUT    seconds to wait for a start (default 120)
+#   SEGSTREAM_BROKER_STOP_TIMEOUT     seconds before SIGKILL on stop (default 60)
+#   SEGSTREAM_BROKER_HEAP             broker heap (default 512m)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../../tools/lib.sh"
@@ -36,19 +36,19 @@ version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 [ -n "$version" ] || die "kafka.sh: no <kafka.version> in $pom"
 kafka_home="$SEGSTREAM_CACHE/kafka-$version"
 libs="$kafka_home/libs"
-port="${SEGSTREAM_KAFKA_PORT:-}"
+port="${SEGSTREAM_BROKER_PORT:-}"
 if [ -z "$port" ]; then
   port=9092
   if [[ "${SEGSTREAM_BROKERS:-}" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]]; then
     port="${BASH_REMATCH[2]}"
   fi
 fi
-[[ "$port" =~ ^[0-9]+$ ]] || die "kafka.sh: SEGSTREAM_KAFKA_PORT must be a port number, not '$port'"
-controller_port="${SEGSTREAM_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
-data="${SEGSTREAM_KAFKA_DATA:-$SEGSTREAM_CACHE/kafka-data-$port}"
-start_timeout="${SEGSTREAM_KAFKA_START_TIMEOUT:-120}"
-stop_timeout="${SEGSTREAM_KAFKA_STOP_TIMEOUT:-60}"
-heap="${SEGSTREAM_KAFKA_HEAP:-512m}"
+[[ "$port" =~ ^[0-9]+$ ]] || die "kafka.sh: SEGSTREAM_BROKER_PORT must be a port number, not '$port'"
+controller_port="${SEGSTREAM_BROKER_CONTROLLER_PORT:-$((port + 1))}"
+data="${SEGSTREAM_BROKER_DATA:-$SEGSTREAM_CACHE/kafka-data-$port}"
+start_timeout="${SEGSTREAM_BROKER_START_TIMEOUT:-120}"
+stop_timeout="${SEGSTREAM_BROKER_STOP_TIMEOUT:-60}"
+heap="${SEGSTREAM_BROKER_HEAP:-512m}"
 conf="$data/server.properties"
 pidfile="$data/broker.pid"
 logdir="$data/logs"
@@ -216,7 +216,7 @@ start() {
     if port_open "$p"; then
       die "kafka.sh: port $p on 127.0.0.1 is taken by another process (not the broker of $data):
 $(ss -ltnpH "sport = :$p" 2>/dev/null || true)
-stop it, or choose other ports with SEGSTREAM_KAFKA_PORT / SEGSTREAM_KAFKA_CONTROLLER_PORT"
+stop it, or choose other ports with SEGSTREAM_BROKER_PORT / SEGSTREAM_BROKER_CONTROLLER_PORT"
     fi
   done
 
