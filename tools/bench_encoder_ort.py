@@ -13,8 +13,9 @@ Passes mirror tools/bench/bench_encoder.c and it prints one JSON line:
   model at batches 8/32/128 (one pass each) to find ORT's best batch size,
   then full at 32 and at that best size
   lat16, latreal   batch-1 latency, text -> embedding, as in the C bench
-With --compare FILE (segstream's embeddings, n x 384 f32) it also prints the
-min cosine between the two peers' full-path embeddings.
+With --compare FILE (segstream's embeddings, n x 384 f32) it only computes its
+own full-path embeddings (batch --batch) and prints the min cosine between the
+two peers, no timing.
 """
 import argparse
 import json
@@ -121,6 +122,8 @@ def main():
             np.linalg.norm(seg.astype(np.float64), axis=1) * np.linalg.norm(mine.astype(np.float64), axis=1))
         result["min_cosine"] = float(cos.min())
         result["argmin_cosine"] = int(cos.argmin())
+        print(json.dumps(result))
+        return
 
     sizes = sorted({int(b) for b in a.batches.split(",")} | {a.batch})
     model_s = {b: min(timed(embed_ids, ids, b)[0] for _ in range(a.reps)) for b in sizes}
