@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--batches", default="8,32,128", help="batch sizes tried for ORT's best")
     ap.add_argument("--latency-texts", type=int, default=500)
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--spin", type=int, default=1, help="0: intra-op threads sleep when idle")
     ap.add_argument("--compare", help="segstream's embeddings (.f32) for the cosine check")
     a = ap.parse_args()
 
@@ -72,6 +73,7 @@ def main():
     opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", str(a.spin))
     sess = ort.InferenceSession(a.onnx, opts, providers=["CPUExecutionProvider"])
     out_name = sess.get_outputs()[0].name  # last hidden state [B, L, 384]
     t_open = time.perf_counter() - t_open
