@@ -216,6 +216,9 @@ int segstream_bert_weights_load(const char *model_dir, segstream_bert_config *cf
         goto fail;
     }
     cfg->vocab_size = w->vocab_size = (int)word->shape[0];
+    /* Rows are looked up by token id: read-ahead around each would page in
+     * neighbours no text asked for. */
+    segstream_safetensors_advise_random(w->file, word);
     const float *type;
     if (!(w->word = as_f32(&L, word)) ||
         !(w->position = load(&L, "embeddings.position_embeddings.weight", 2, cfg->max_position, h)) ||

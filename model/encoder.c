@@ -34,7 +34,7 @@ segstream_encoder_options segstream_encoder_default_options(void)
 {
     return (segstream_encoder_options){
         .threads = 0,
-        .max_batch_tokens = 2048,
+        .max_batch_tokens = 1024,
         .cache_entries = 10000,
         .precision = SEGSTREAM_PRECISION_F32,
     };

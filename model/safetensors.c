@@ -348,13 +348,24 @@ int segstream_st_to_f32(const segstream_st_tensor *t, float *out, segstream_err 
     }
 }
 
-void segstream_safetensors_release(const segstream_safetensors *st, const segstream_st_tensor *t)
+/* Applies advice to the whole pages inside the tensor (a neighbour tensor may
+ * share the first and last page). */
+static void advise(const segstream_safetensors *st, const segstream_st_tensor *t, int advice)
 {
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t begin = (uintptr_t)t->data, end = begin + t->nbytes;
-    /* Only whole pages: a neighbour tensor may share the first and last one. */
     begin = (begin + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     end &= ~((uintptr_t)page - 1);
     if (st->map && end > begin)
-        madvise((void *)begin, end - begin, MADV_DONTNEED);
+        madvise((void *)begin, end - begin, advice);
+}
+
+void segstream_safetensors_release(const segstream_safetensors *st, const segstream_st_tensor *t)
+{
+    advise(st, t, MADV_DONTNEED);
+}
+
+void segstream_safetensors_advise_random(const segstream_safetensors *st, const segstream_st_tensor *t)
+{
+    advise(st, t, MADV_RANDOM);
 }

@@ -77,4 +77,8 @@ int segstream_st_to_f32(const segstream_st_tensor *t, float *out, segstream_err 
  * stay readable: a later access reads them back from the page cache. */
 void segstream_safetensors_release(const segstream_safetensors *st, const segstream_st_tensor *t);
 
+/* Tells the kernel the tensor will be read at random (rows looked up by
+ * token id): no read-ahead, so only rows actually used become resident. */
+void segstream_safetensors_advise_random(const segstream_safetensors *st, const segstream_st_tensor *t);
+
 #endif
