@@ -3,7 +3,7 @@
  * comparison with ONNX Runtime is made by tools/bench-encoder).
  *
  *   bench_encoder --model DIR --texts FILE [--n 2000] [--threads 1]
- *                   [--budget 4096] [--latency-texts 500] [--reps 1]
+ *                   [--budget TOKENS] [--latency-texts 500] [--reps 1]
  *                   [--embeddings OUT.f32] [--profile]
  *
  * One process measures one thread count, so its VmHWM is that of the encoder
@@ -110,7 +110,7 @@ static double quantile(double *v, int n, double q)
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
-    *a = (bench_args){.n = 2000, .threads = 1, .budget = 4096, .latency_texts = 500, .reps = 1};
+    *a = (bench_args){.n = 2000, .threads = 1, .budget = 0, .latency_texts = 500, .reps = 1};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(k, "--profile") == 0) {
@@ -139,7 +139,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         else
             return fprintf(stderr, "bench_encoder: unknown option %s\n", k), -1;
     }
-    if (!a->model || !a->texts || a->n < 1 || a->threads < 1 || a->budget < 1 || a->reps < 1 ||
+    if (!a->model || !a->texts || a->n < 1 || a->threads < 1 || a->budget < 0 || a->reps < 1 ||
         a->latency_texts < 0)
         return fprintf(stderr, "usage: bench_encoder --model DIR --texts FILE [--n N] [--threads T] "
                                "[--budget TOKENS] [--latency-texts K] [--reps R] [--embeddings OUT] "
@@ -216,7 +216,8 @@ static int run(const bench_args *a, segstream_err *err)
     long rss_before = proc_status_kib("VmRSS");
     segstream_encoder_options opt = segstream_encoder_default_options();
     opt.threads = a->threads;
-    opt.max_batch_tokens = a->budget;
+    if (a->budget > 0) /* else the encoder's default budget, as the product runs */
+        opt.max_batch_tokens = a->budget;
     opt.cache_entries = 0; /* every pass must run the model */
     double t_open = now_s();
     segstream_encoder *enc = segstream_encoder_open(a->model, &opt, err);
@@ -334,7 +335,7 @@ static int run(const bench_args *a, segstream_err *err)
            "\"latreal_texts\": %d, \"latreal_tokens\": %ld, \"latreal_p50_ms\": %.4f, "
            "\"latreal_p99_ms\": %.4f, \"latreal_mean_ms\": %.4f, "
            "\"rss_start_kib\": %ld, \"rss_loaded_kib\": %ld, \"hwm_kib\": %ld}\n",
-           a->threads, n, tk.total, a->budget, t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
+           a->threads, n, tk.total, opt.max_batch_tokens, t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
            p99_16, lat_n, lat_tokens, p50_real, p99_real, mean_real, rss_before, rss_loaded,
            proc_status_kib("VmHWM"));
     segstream_encoder_close(enc);
