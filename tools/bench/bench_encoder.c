@@ -148,7 +148,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
     return 0;
 }
 
-/* The tokenized texts: ids[i] points into one block, lengths[i] its count. */
+/* The tokenized texts: ids[i] (its own buffer of max_tokens ids) holds lengths[i] ids. */
 typedef struct tokenized {
     int32_t **ids;
     int *lengths;
@@ -207,31 +207,25 @@ static double *latencies(segstream_encoder *enc, const char *const *texts, int c
     return ms;
 }
 
-static int run(const bench_args *a, segstream_err *err)
-{
-    int n = 0;
-    char **texts = read_lines(a->texts, a->n, &n);
-    if (!texts || n == 0)
-        return segstream_err_set(err, "%s: cannot read texts", a->texts);
-    long rss_before = proc_status_kib("VmRSS");
-    segstream_encoder_options opt = segstream_encoder_default_options();
-    opt.threads = a->threads;
-    if (a->budget > 0) /* else the encoder's default budget, as the product runs */
-        opt.max_batch_tokens = a->budget;
-    opt.cache_entries = 0; /* every pass must run the model */
-    double t_open = now_s();
-    segstream_encoder *enc = segstream_encoder_open(a->model, &opt, err);
-    if (!enc)
-        return -1;
-    t_open = now_s() - t_open;
-    long rss_loaded = proc_status_kib("VmRSS");
-    const int dim = segstream_encoder_dim(enc);
+/* What the environment of one run holds, for the passes below. */
+typedef struct bench_run {
+    segstream_encoder *enc;
+    char **texts;
+    int n, dim, budget;
     tokenized tk;
-    if (tokenize_all(segstream_encoder_tokenizer(enc), texts, n, &tk, err))
-        return -1;
-    float *out = malloc((size_t)n * (size_t)dim * sizeof *out);
-    if (!out)
-        return segstream_err_set(err, "out of memory");
+    float *out;
+    long rss_before, rss_loaded;
+    double t_open;
+} bench_run;
+
+/* Runs the passes the arguments ask for and prints their JSON line. */
+static int measure(const bench_args *a, bench_run *b, segstream_err *err)
+{
+    segstream_encoder *enc = b->enc;
+    char **texts = b->texts;
+    const int n = b->n, dim = b->dim;
+    const tokenized tk = b->tk;
+    float *out = b->out;
     const char *const *ctexts = (const char *const *)texts;
 
     if (a->profile) { /* one warm-up pass quiet, one model pass with oneDNN's verbose timing on */
@@ -335,19 +329,51 @@ static int run(const bench_args *a, segstream_err *err)
            "\"latreal_texts\": %d, \"latreal_tokens\": %ld, \"latreal_p50_ms\": %.4f, "
            "\"latreal_p99_ms\": %.4f, \"latreal_mean_ms\": %.4f, "
            "\"rss_start_kib\": %ld, \"rss_loaded_kib\": %ld, \"hwm_kib\": %ld}\n",
-           a->threads, n, tk.total, opt.max_batch_tokens, t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
-           p99_16, lat_n, lat_tokens, p50_real, p99_real, mean_real, rss_before, rss_loaded,
+           a->threads, n, tk.total, b->budget, b->t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
+           p99_16, lat_n, lat_tokens, p50_real, p99_real, mean_real, b->rss_before, b->rss_loaded,
            proc_status_kib("VmHWM"));
-    segstream_encoder_close(enc);
-    for (int i = 0; i < n; i++) {
-        free(texts[i]);
-        free(tk.ids[i]);
-    }
-    free(texts);
-    free(tk.ids);
-    free(tk.lengths);
-    free(out);
     return 0;
+}
+
+static int run(const bench_args *a, segstream_err *err)
+{
+    bench_run b = {0};
+    int rc = -1;
+    if (!(b.texts = read_lines(a->texts, a->n, &b.n)) || b.n == 0) {
+        segstream_err_set(err, "%s: cannot read texts", a->texts);
+        goto done;
+    }
+    b.rss_before = proc_status_kib("VmRSS");
+    segstream_encoder_options opt = segstream_encoder_default_options();
+    opt.threads = a->threads;
+    if (a->budget > 0) /* else the encoder's default budget, as the product runs */
+        opt.max_batch_tokens = a->budget;
+    opt.cache_entries = 0; /* every pass must run the model */
+    b.budget = opt.max_batch_tokens;
+    b.t_open = now_s();
+    if (!(b.enc = segstream_encoder_open(a->model, &opt, err)))
+        goto done;
+    b.t_open = now_s() - b.t_open;
+    b.rss_loaded = proc_status_kib("VmRSS");
+    b.dim = segstream_encoder_dim(b.enc);
+    if (tokenize_all(segstream_encoder_tokenizer(b.enc), b.texts, b.n, &b.tk, err))
+        goto done;
+    if (!(b.out = malloc((size_t)b.n * (size_t)b.dim * sizeof *b.out))) {
+        segstream_err_set(err, "out of memory");
+        goto done;
+    }
+    rc = measure(a, &b, err);
+done:
+    segstream_encoder_close(b.enc);
+    for (int i = 0; b.texts && i < b.n; i++)
+        free(b.texts[i]);
+    for (int i = 0; b.tk.ids && i < b.n; i++)
+        free(b.tk.ids[i]);
+    free(b.texts);
+    free(b.tk.ids);
+    free(b.tk.lengths);
+    free(b.out);
+    return rc;
 }
 
 int main(int argc, char **argv)
