@@ -1,8 +1,9 @@
 """bge-small-zh-v1.5 converted by tools/fetch-bge-small-zh: segstream against
 ONNX Runtime on the original ONNX export.
 
-Texts: the CJK lines of tokenizer_hard_cases.txt, chinese_sentences.txt and
-50 StackOverflow titles. Token ids from `segstream tokenize` must equal those
+Texts: the CJK lines of tokenizer_hard_cases.txt, chinese_sentences.txt,
+50 StackOverflow titles and one text of all the Chinese sentences joined
+(over 512 tokens, so truncated to max_seq_length 512). Token ids from `segstream tokenize` must equal those
 of Hugging Face `tokenizers` on the jar's own tokenizer.json; embeddings from
 `segstream encode` (CLS pooling, L2-normalised) must match ONNX Runtime's
 normalised CLS output: cosine >= 0.9999 and max abs diff <= 1e-4 per text.
@@ -36,7 +37,9 @@ def texts():
     so = read_lines(os.path.join(DATA, "short-text-clustering", "StackOverflow.txt"))
     so = so[:: len(so) // 50][:50]  # spread over the file's 20 topics
     assert len(hard) >= 5 and len(zh) >= 50 and len(so) == 50, (len(hard), len(zh), len(so))
-    return hard + zh + so
+    # One text past 512 tokens: truncation and the last position embedding.
+    long = "".join(zh)
+    return hard + zh + so + [long]
 
 
 def segstream(cmd, model, data):
@@ -59,6 +62,7 @@ def main():
 
     ours_ids = segstream("tokenize", model, data)
     assert len(ours_ids) == len(items), (len(ours_ids), len(items))
+    assert len(ours_ids[-1]) == 512, f"long text: {len(ours_ids[-1])} tokens, expected 512 (truncated)"
     bad = 0
     for t, ids in zip(items, ours_ids):
         want = tok.encode(t).ids
