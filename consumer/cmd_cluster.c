@@ -11,6 +11,7 @@
  * or refused). Both are honest answers to "which segment is it in". */
 #include "cluster/cluster.h"
 #include "consumer/commands.h"
+#include "consumer/duration.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,32 +28,8 @@ static void usage(FILE *out)
             "         [--retire-share X] [--codec fp16|int8] [--slice N] [--threads N] [--catalog FILE]\n"
             "Defaults: k 20, window 7d, pane 15m, half-life 7d, lateness 0, interval 1s,\n"
             "init sample max(2000, 100 k) (at most n), hysteresis 0.02, fp16 profiles.\n"
-            "Durations: 500ms, 30s, 15m, 6h, 7d (a bare number is milliseconds).\n"
+            "Durations: 500ms, 30s, 15m, 6h, 7d, 1h30m (consumer/duration.h).\n"
             "Prints \"item seen_segment final_segment\" per input row, in input order.\n");
-}
-
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    double mult = 1;
-    if (!strcmp(end, "") || !strcmp(end, "ms"))
-        mult = 1;
-    else if (!strcmp(end, "s"))
-        mult = 1000;
-    else if (!strcmp(end, "m"))
-        mult = 60e3;
-    else if (!strcmp(end, "h"))
-        mult = 3600e3;
-    else if (!strcmp(end, "d"))
-        mult = 86400e3;
-    else
-        return -1;
-    *out = (int64_t)(v * mult);
-    return 0;
 }
 
 /* Reads a 2-D little-endian float32 C-order .npy. */
@@ -187,7 +164,7 @@ int segstream_cmd_cluster(int argc, char **argv)
     }                                                                                              \
     i++;
 #define DURATION(field)                                                                            \
-    NEED_VALUE if (parse_duration(v, &dur)) {                                                      \
+    NEED_VALUE if (segstream_duration_parse(v, &dur)) {                                                      \
         fprintf(stderr, "segstream cluster: %s: bad duration '%s'\n", a, v);                       \
         return 2;                                                                                  \
     }                                                                                              \
