@@ -5,6 +5,11 @@
 #   restart: the first 150 events, stop (idle), the other 150, run again -> the same
 #            output as one uninterrupted run: state from the state topic, offsets from
 #            the group, no duplicates, no gaps.
+#   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
+#            without text between 100 good events -> the dead-letter topic with the
+#            original key and value and the segstream.* headers; an event whose text
+#            is invalid UTF-8 is repaired and processed (the pipeline's rule), and the
+#            good events are all processed.
 # Comparison (compare_changes.py): every field byte for byte except `similarity`
 # (|d| <= 1e-5: the Kafka path encodes per poll batch, file mode in fixed chunks,
 # and the encoder's floats depend in the last bits on the pass) and source_offset
@@ -13,7 +18,7 @@
 # so the stream's output must be a prefix of file mode's covering at least 90%.
 set -euo pipefail
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
-mode=${1:?usage: kafka_stage.sh e2e|restart}
+mode=${1:?usage: kafka_stage.sh e2e|restart|poison KAFKA_RAW}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
@@ -65,6 +70,46 @@ restart)
   stage
   grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not restore"; exit 1; }
   grep -q '"stopped","events":150,' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not read exactly the new 150 events"; exit 1; } ;;
+poison)
+  raw=${2:?poison needs the kafka_raw tool}
+  head -n 100 "$work/events.ndjson" > "$work/good.ndjson"
+  head -n 50 "$work/good.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1
+  python3 - "$work/good.ndjson" > "$work/poison.txt" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+e = ev[49]
+def rec(eid, user, text):
+    return json.dumps(dict(e, event_id=eid, user_id=user, text=text))
+print("p-garbage hex 68656c6c6f2c20706f69736f6e")
+print("p-magic hex c3020102030405060708020a")
+print("p-trunc trunc " + json.dumps(ev[50]))
+print("p-notext json " + rec("p-notext", "u-notext", None))
+print("p-utf8 badutf8 " + rec("p-utf8", "u-badutf8", "Xliked: Heat (1995) - Action, Crime, Thriller"))
+PY
+  "$raw" produce "$id-in" < "$work/poison.txt"
+  tail -n +51 "$work/good.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in"
+  stage
+  grep -q '"stopped","events":102,"changes":[1-9][0-9]*,"dead_letters":1,' "$work/stage.log" ||
+    { cat "$work/stage.log"; echo "expected 102 decoded events, 1 pipeline dead letter"; exit 1; }
+  "$raw" dump "$id-dlq" > "$work/dlq.txt"
+  cat "$work/dlq.txt"
+  [ "$(wc -l < "$work/dlq.txt")" -eq 4 ] || { echo "expected 4 dead letters"; exit 1; }
+  expect() { # line key reason offset [value]
+    l=$(sed -n "$1p" "$work/dlq.txt")
+    case "$l" in "key=$2 value=${5:-}"*) ;; *) echo "dead letter $1: key/value"; exit 1 ;; esac
+    for h in "segstream.error.reason=$3" "segstream.source.topic=$id-in" "segstream.source.partition=0" \
+             "segstream.source.offset=$4" "segstream.error.message=[^ ]" "segstream.source.timestamp=[0-9]"; do
+      grep -q " $h" <<< "$l" || { echo "dead letter $1: no header $h"; exit 1; }
+    done
+  }
+  expect 1 p-garbage DECODE_ERROR 50 68656c6c6f2c20706f69736f6e
+  expect 2 p-magic DECODE_ERROR 51 c3020102030405060708020a
+  expect 3 p-trunc DECODE_ERROR 52
+  expect 4 p-notext MISSING_TEXT 53
+  "$SEGSTREAM_BIN" consume --topic "$id-out" --from-beginning --to-end --timeout 30 > "$work/kafka.ndjson"
+  grep -q '"user_id":"u-badutf8"' "$work/kafka.ndjson" || { echo "the repaired event made no change"; exit 1; }
+  echo "poison messages dead-lettered with headers; $(wc -l < "$work/kafka.ndjson") changes from the rest"
+  exit 0 ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac
 
