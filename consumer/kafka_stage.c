@@ -77,6 +77,7 @@ typedef struct stage {
     segstream_stage_metrics m;
     segstream_http_server *http;
     int64_t last_input_ms;
+    bool assigned; /* the idle clock runs only while partitions are assigned */
     uint64_t dlq_in_batch;
 } stage;
 
@@ -137,12 +138,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         rd_kafka_assign(rk, parts); /* offsets INVALID = the group's committed ones */
         segstream_log_info("assigned %d partitions", parts->cnt);
         s->last_input_ms = now_ms();
+        s->assigned = true;
         segstream_http_set_ready(s->http, true, NULL);
     } else {
         /* No transaction is open while polling: what was collected is dropped
          * and comes again from the committed offsets. */
         drop_batch(s);
         rd_kafka_assign(rk, NULL);
+        s->assigned = false;
         segstream_log_info("revoked %d partitions", parts->cnt);
         segstream_http_set_ready(s->http, false, "no partitions assigned");
     }
@@ -615,7 +618,7 @@ int segstream_cmd_run_kafka(int argc, char **argv)
         int64_t now = now_ms();
         if (s.n && ((int64_t)s.n >= max_events || now - batch_start >= max_ms) && process_batch(&s, &err))
             goto fail;
-        if (idle_ms > 0 && !s.n && now - s.last_input_ms >= idle_ms) {
+        if (idle_ms > 0 && s.assigned && !s.n && now - s.last_input_ms >= idle_ms) {
             segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
             break;
         }

@@ -5,13 +5,17 @@
 #   restart: the first 150 events, stop (idle), the other 150, run again -> the same
 #            output as one uninterrupted run: state from the state topic, offsets from
 #            the group, no duplicates, no gaps.
+#   kill:    300 events in batches of 10; the stage is killed with SIGKILL after its
+#            first committed batch (a transaction is likely open), then run again ->
+#            read_committed output equal to an uninterrupted run's (the restarted
+#            producer fences and aborts the dead one's transaction).
 #   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
 #            without text between 100 good events -> the dead-letter topic with the
 #            original key and value and the segstream.* headers; an event whose text
 #            is invalid UTF-8 is repaired and processed (the pipeline's rule), and the
 #            good events are all processed.
 # Comparison (compare_changes.py): every field byte for byte except `similarity`
-# (|d| <= 1e-5: the Kafka path encodes per poll batch, file mode in fixed chunks,
+# (|d| <= 1e-4: the Kafka path encodes per poll batch, file mode in fixed chunks,
 # and the encoder's floats depend in the last bits on the pass) and source_offset
 # (file mode counts lines from 1, Kafka offsets from 0). File mode also runs
 # segstream_pipeline_finish() at the end of its input, which the stream never does,
@@ -70,6 +74,24 @@ restart)
   stage
   grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not restore"; exit 1; }
   grep -q '"stopped","events":150,' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not read exactly the new 150 events"; exit 1; } ;;
+kill)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
+  # A short session timeout: the killed member leaves the group within seconds.
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
+    --set log.level=debug --set kafka.session.timeout.ms=6000 2> "$work/killed.log" &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    grep -q '"batch committed"' "$work/killed.log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || { cat "$work/killed.log"; echo "the stage ended before the kill"; exit 1; }
+  wait "$pid" || true
+  grep -q '"batch committed"' "$work/killed.log" || { cat "$work/killed.log"; echo "no batch before the kill"; exit 1; }
+  echo "killed after $(grep -c '"batch committed"' "$work/killed.log") committed batches"
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
+    --set kafka.session.timeout.ms=6000 --exit-when-idle 5 2> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
+  grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "the restart did not restore"; exit 1; } ;;
 poison)
   raw=${2:?poison needs the kafka_raw tool}
   head -n 100 "$work/events.ndjson" > "$work/good.ndjson"
