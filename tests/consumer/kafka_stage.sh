@@ -64,7 +64,24 @@ stage() { # runs the stage until it has been idle for 5 s
 case $mode in
 e2e)
   "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
-  stage ;;
+  # In the background, to read /readyz and /metrics in the 5 idle seconds after the batch.
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen=127.0.0.1:0 \
+    --exit-when-idle 5 2> "$work/stage.log" &
+  pid=$!
+  for _ in $(seq 1 600); do grep -q '"metrics on port' "$work/stage.log" && break; sleep 0.1; done
+  port=$(grep -o '"metrics on port [0-9]*' "$work/stage.log" | grep -o '[0-9]*$')
+  for _ in $(seq 1 600); do # until every event is committed (one batch or several)
+    curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt" || true
+    grep -q '^segstream_events_in_total 300$' "$work/metrics.txt" && break
+    sleep 0.1
+  done
+  ready=$(curl -s "http://127.0.0.1:$port/readyz")
+  wait "$pid" || { cat "$work/stage.log"; exit 1; }
+  [ "$ready" = ready ] || { echo "/readyz said '$ready'"; exit 1; }
+  for m in 'segstream_events_in_total 300' 'segstream_events_out_total 62' 'segstream_transactions_total [1-9]' \
+           'segstream_model_version [1-9]'; do
+    grep -q "^$m" "$work/metrics.txt" || { cat "$work/metrics.txt"; echo "metrics: no '$m'"; exit 1; }
+  done ;;
 restart)
   head -n 150 "$work/events.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1
   stage
