@@ -400,6 +400,21 @@ static void add_secret(void *ctx, const char *value)
     segstream_log_add_secret(value);
 }
 
+/* cluster.* keys that segstream_stage_settings cannot carry yet (the
+ * pipeline builds its cluster with their defaults): refused when set rather
+ * than silently ignored. */
+static int check_unmapped(const segstream_config *cfg, segstream_err *err)
+{
+    static const char *const unmapped[] = {"cluster.retire_size", "cluster.merge_similarity", "cluster.max_users",
+                                           "cluster.profile_codec"};
+    for (size_t i = 0; i < sizeof unmapped / sizeof unmapped[0]; i++)
+        if (segstream_config_source_of(cfg, unmapped[i]) != SEGSTREAM_CONFIG_DEFAULT)
+            return segstream_err_set(err, "%s (set in %s): not supported by `segstream run` yet; only the default "
+                                          "is used, so remove the setting",
+                                     unmapped[i], segstream_config_origin_of(cfg, unmapped[i]));
+    return 0;
+}
+
 static segstream_stage_settings settings_of(const segstream_config *cfg)
 {
     segstream_stage_settings st = segstream_stage_default_settings();
@@ -468,8 +483,9 @@ int segstream_cmd_run_kafka(int argc, char **argv)
     }
     segstream_err err = {{0}};
     segstream_config *cfg = segstream_config_load(file, sets, nsets, &err);
-    if (!cfg) {
+    if (!cfg || check_unmapped(cfg, &err)) {
         fprintf(stderr, "segstream run: %s\n", err.message);
+        segstream_config_free(cfg);
         return 2;
     }
     segstream_log_level lvl;
