@@ -15,11 +15,14 @@
  * ordered input, separately from the batches: the encoder's floats depend in
  * their last bits on which texts share a forward pass, so encoding per batch
  * would tie the output to --batch-events. Chunks of the ordered input are the
- * same whatever the batch size, hence so are the vectors and the output. */
+ * same whatever the batch size, hence so are the vectors and the output.
+ *
+ * Without --input and --output, `run` is the Kafka stage (kafka_stage.c). */
 #include "consumer/commands.h"
 #include "consumer/codec.h"
 #include "consumer/file_sink.h"
 #include "consumer/file_source.h"
+#include "consumer/kafka_stage.h"
 #include "consumer/pipeline.h"
 
 #include <errno.h>
@@ -286,8 +289,19 @@ static int cover(segstream_pipeline *p, vector_window *w, const segstream_pipeli
     return 0;
 }
 
+/* File mode needs --input/--output; without them `run` is the Kafka stage. */
+static int is_file_mode(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--input", 7) || !strncmp(argv[i], "--output", 8))
+            return 1;
+    return 0;
+}
+
 int segstream_cmd_run(int argc, char **argv)
 {
+    if (!is_file_mode(argc, argv))
+        return segstream_cmd_run_kafka(argc, argv);
     run_args a = {.topic = "interest-changes", .batch_events = 1000, .encode_chunk = 256,
                   .settings = segstream_stage_default_settings()};
     int prc = parse_args(argc, argv, &a);

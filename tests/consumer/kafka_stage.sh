@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# kafka_stage.sh MODE - `segstream run` on Kafka against the real broker.
+#   e2e:     300 MovieLens events -> input topic -> `run -c props --exit-when-idle`
+#            -> output topic (read_committed) = file mode's changes on the same events.
+#   restart: the first 150 events, stop (idle), the other 150, run again -> the same
+#            output as one uninterrupted run: state from the state topic, offsets from
+#            the group, no duplicates, no gaps.
+#   kill:    300 events in batches of 10; the stage is killed with SIGKILL after its
+#            first committed batch (a transaction is likely open), then run again ->
+#            read_committed output equal to an uninterrupted run's (the restarted
+#            producer fences and aborts the dead one's transaction).
+#   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
+#            without text between 100 good events -> the dead-letter topic with the
+#            original key and value and the segstream.* headers; an event whose text
+#            is invalid UTF-8 is repaired and processed (the pipeline's rule), and the
+#            good events are all processed.
+# Comparison (compare_changes.py): every field byte for byte except `similarity`
+# (|d| <= 1e-4: the Kafka path encodes per poll batch, file mode in fixed chunks,
+# and the encoder's floats depend in the last bits on the pass) and source_offset
+# (file mode counts lines from 1, Kafka offsets from 0). File mode also runs
+# segstream_pipeline_finish() at the end of its input, which the stream never does,
+# so the stream's output must be a prefix of file mode's covering at least 90%.
+set -euo pipefail
+: "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
+mode=${1:?usage: kafka_stage.sh e2e|restart|poison KAFKA_RAW}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
+brokers=${SEGSTREAM_BROKERS:-127.0.0.1:9092}
+cleanup() {
+  rm -rf "$work"
+  for t in in out seg state dlq; do
+    timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$brokers" --delete --topic "$id-$t" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+"$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit 300 \
+  -o "$work/events.ndjson"
+cat > "$work/stage.properties" <<PROPS
+model.path=$SEGSTREAM_MODEL_DIR
+encoder.threads=2
+cluster.k=8
+cluster.init_sample=50
+cluster.window=30d
+cluster.pane=1d
+cluster.half_life=7d
+cluster.max_future_skew=3650d
+topics.input=$id-in
+topics.output=$id-out
+topics.segments=$id-seg
+topics.state=$id-state
+topics.dlq=$id-dlq
+topics.create=true
+group.id=$id
+kafka.bootstrap.servers=$brokers
+PROPS
+stage() { # runs the stage until it has been idle for 5 s
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen=127.0.0.1:0 --exit-when-idle 5 \
+    2>> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
+}
+
+case $mode in
+e2e)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
+  # In the background, to read /readyz and /metrics in the 5 idle seconds after the batch.
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen=127.0.0.1:0 \
+    --exit-when-idle 5 2> "$work/stage.log" &
+  pid=$!
+  for _ in $(seq 1 600); do grep -q '"metrics on port' "$work/stage.log" && break; sleep 0.1; done
+  port=$(grep -o '"metrics on port [0-9]*' "$work/stage.log" | grep -o '[0-9]*$')
+  for _ in $(seq 1 600); do # until every event is committed (one batch or several)
+    curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt" || true
+    grep -q '^segstream_events_in_total 300$' "$work/metrics.txt" && break
+    sleep 0.1
+  done
+  ready=$(curl -s "http://127.0.0.1:$port/readyz")
+  wait "$pid" || { cat "$work/stage.log"; exit 1; }
+  [ "$ready" = ready ] || { echo "/readyz said '$ready'"; exit 1; }
+  for m in 'segstream_events_in_total 300' 'segstream_events_out_total 62' 'segstream_transactions_total [1-9]' \
+           'segstream_model_version [1-9]'; do
+    grep -q "^$m" "$work/metrics.txt" || { cat "$work/metrics.txt"; echo "metrics: no '$m'"; exit 1; }
+  done ;;
+restart)
+  head -n 150 "$work/events.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1
+  stage
+  grep -q '"no snapshot on' "$work/stage.log" || { cat "$work/stage.log"; echo "first run did not start empty"; exit 1; }
+  tail -n +151 "$work/events.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in"
+  : > "$work/stage.log"
+  stage
+  grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not restore"; exit 1; }
+  grep -q '"stopped","events":150,' "$work/stage.log" || { cat "$work/stage.log"; echo "second run did not read exactly the new 150 events"; exit 1; } ;;
+kill)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
+  # A short session timeout: the killed member leaves the group within seconds.
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
+    --set log.level=debug --set kafka.session.timeout.ms=6000 2> "$work/killed.log" &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    grep -q '"batch committed"' "$work/killed.log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || { cat "$work/killed.log"; echo "the stage ended before the kill"; exit 1; }
+  wait "$pid" || true
+  grep -q '"batch committed"' "$work/killed.log" || { cat "$work/killed.log"; echo "no batch before the kill"; exit 1; }
+  echo "killed after $(grep -c '"batch committed"' "$work/killed.log") committed batches"
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
+    --set kafka.session.timeout.ms=6000 --exit-when-idle 5 2> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
+  grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "the restart did not restore"; exit 1; } ;;
+poison)
+  raw=${2:?poison needs the kafka_raw tool}
+  head -n 100 "$work/events.ndjson" > "$work/good.ndjson"
+  head -n 50 "$work/good.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1
+  python3 - "$work/good.ndjson" > "$work/poison.txt" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+e = ev[49]
+def rec(eid, user, text):
+    return json.dumps(dict(e, event_id=eid, user_id=user, text=text))
+print("p-garbage hex 68656c6c6f2c20706f69736f6e")
+print("p-magic hex c3020102030405060708020a")
+print("p-trunc trunc " + json.dumps(ev[50]))
+print("p-notext json " + rec("p-notext", "u-notext", None))
+print("p-utf8 badutf8 " + rec("p-utf8", "u-badutf8", "Xliked: Heat (1995) - Action, Crime, Thriller"))
+PY
+  "$raw" produce "$id-in" < "$work/poison.txt"
+  tail -n +51 "$work/good.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in"
+  stage
+  grep -q '"stopped","events":102,"changes":[1-9][0-9]*,"dead_letters":1,' "$work/stage.log" ||
+    { cat "$work/stage.log"; echo "expected 102 decoded events, 1 pipeline dead letter"; exit 1; }
+  "$raw" dump "$id-dlq" > "$work/dlq.txt"
+  cat "$work/dlq.txt"
+  [ "$(wc -l < "$work/dlq.txt")" -eq 4 ] || { echo "expected 4 dead letters"; exit 1; }
+  expect() { # line key reason offset [value]
+    l=$(sed -n "$1p" "$work/dlq.txt")
+    case "$l" in "key=$2 value=${5:-}"*) ;; *) echo "dead letter $1: key/value"; exit 1 ;; esac
+    for h in "segstream.error.reason=$3" "segstream.source.topic=$id-in" "segstream.source.partition=0" \
+             "segstream.source.offset=$4" "segstream.error.message=[^ ]" "segstream.source.timestamp=[0-9]"; do
+      grep -q " $h" <<< "$l" || { echo "dead letter $1: no header $h"; exit 1; }
+    done
+  }
+  expect 1 p-garbage DECODE_ERROR 50 68656c6c6f2c20706f69736f6e
+  expect 2 p-magic DECODE_ERROR 51 c3020102030405060708020a
+  expect 3 p-trunc DECODE_ERROR 52
+  expect 4 p-notext MISSING_TEXT 53
+  "$SEGSTREAM_BIN" consume --topic "$id-out" --from-beginning --to-end --timeout 30 > "$work/kafka.ndjson"
+  grep -q '"user_id":"u-badutf8"' "$work/kafka.ndjson" || { echo "the repaired event made no change"; exit 1; }
+  echo "poison messages dead-lettered with headers; $(wc -l < "$work/kafka.ndjson") changes from the rest"
+  exit 0 ;;
+*) echo "unknown mode $mode"; exit 2 ;;
+esac
+
+"$SEGSTREAM_BIN" consume --topic "$id-out" --from-beginning --to-end --timeout 30 > "$work/kafka.ndjson"
+"$SEGSTREAM_BIN" run --quiet --input "$work/events.ndjson" --output "$work/file.ndjson" \
+  --model "$SEGSTREAM_MODEL_DIR" --source-topic "$id-in" --threads 2 --batch-tokens 8192 --cache 65536 \
+  --k 8 --init-sample 50 --window 30d --pane 1d --half-life 7d --future-skew 3650d
+python3 "$here/compare_changes.py" "$work/kafka.ndjson" "$work/file.ndjson"
