@@ -3,6 +3,7 @@
  * Limits are generous (BERT-large and beyond fit) but finite, so that later
  * size arithmetic cannot overflow whatever a file says. */
 #include "model/bert_config.h"
+#include "model/json_file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,29 +12,6 @@
 #include <sys/stat.h>
 
 #define DIM_MAX 65536
-
-static json_t *load_json(const char *path, int required, segstream_err *err)
-{
-    struct stat sb;
-    if (stat(path, &sb)) {
-        if (!required && errno == ENOENT)
-            return json_null();
-        segstream_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        segstream_err_set(err, "%s: not valid JSON (line %d: %s)", path, jerr.line, jerr.text);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        json_decref(root);
-        segstream_err_set(err, "%s: not a JSON object", path);
-        return NULL;
-    }
-    return root;
-}
 
 /* Reads an integer key in [lo, hi]; a missing optional key leaves *out unchanged. */
 static int get_int(json_t *obj, const char *key, int required, long long lo, long long hi, int *out,
@@ -123,7 +101,7 @@ int segstream_bert_config_load(const char *model_dir, segstream_bert_config *cfg
                                    .pooling = SEGSTREAM_POOLING_MEAN};
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
-    json_t *c = load_json(path, 1, err);
+    json_t *c = segstream_json_file_load(path, 1, err);
     if (!c)
         return -1;
     int rc = read_transformer(c, path, cfg, err);
@@ -133,7 +111,7 @@ int segstream_bert_config_load(const char *model_dir, segstream_bert_config *cfg
 
     cfg->max_seq_length = cfg->max_position;
     snprintf(path, sizeof path, "%s/sentence_bert_config.json", model_dir);
-    json_t *s = load_json(path, 0, err);
+    json_t *s = segstream_json_file_load(path, 0, err);
     if (!s)
         return -1;
     rc = get_int(s, "max_seq_length", 0, 2, cfg->max_position, &cfg->max_seq_length, path, err);
@@ -142,7 +120,7 @@ int segstream_bert_config_load(const char *model_dir, segstream_bert_config *cfg
         return -1;
 
     snprintf(path, sizeof path, "%s/1_Pooling/config.json", model_dir);
-    json_t *p = load_json(path, 0, err);
+    json_t *p = segstream_json_file_load(path, 0, err);
     if (!p)
         return -1;
     rc = json_is_null(p) ? 0 : read_pooling(p, path, cfg, err);

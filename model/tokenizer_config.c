@@ -2,33 +2,12 @@
  * tokenizer_config.h). Special tokens may be plain strings or, in newer
  * folders, objects {"content": "[SEP]", ...}. */
 #include "model/tokenizer_config.h"
+#include "model/json_file.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-
-static json_t *load_json(const char *path, segstream_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        segstream_err_set(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *root = json_loadf(f, 0, &jerr);
-    fclose(f);
-    if (!root) {
-        segstream_err_set(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        json_decref(root);
-        segstream_err_set(err, "%s: not a JSON object", path);
-        return NULL;
-    }
-    return root;
-}
 
 static int read_bool(json_t *root, const char *key, bool fallback, bool *out, const char *file,
                      segstream_err *err)
@@ -82,7 +61,7 @@ static int read_tokenizer_config(const char *dir, segstream_tokenizer_config *cf
 {
     char file[4096];
     snprintf(file, sizeof file, "%s/tokenizer_config.json", dir);
-    json_t *root = load_json(file, err);
+    json_t *root = segstream_json_file_load(file, 1, err);
     if (!root)
         return -1;
     int rc = -1;
@@ -125,7 +104,7 @@ static int read_max_seq_length(const char *dir, segstream_tokenizer_config *cfg,
 {
     char file[4096];
     snprintf(file, sizeof file, "%s/sentence_bert_config.json", dir);
-    json_t *root = load_json(file, err);
+    json_t *root = segstream_json_file_load(file, 1, err);
     if (!root)
         return -1;
     json_t *v = json_object_get(root, "max_seq_length");
