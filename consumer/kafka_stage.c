@@ -400,20 +400,24 @@ static int txn_result(stage *s, rd_kafka_error_t *ke, const char *what, segstrea
     return abort_and_rewind(s, err) ? -1 : 1;
 }
 
+/* Each blocking call waits this long, then counts as a retriable timeout: the
+ * loop around it keeps /readyz and /healthz telling the truth meanwhile. */
+#define TXN_STEP_TIMEOUT_MS 5000
+
 typedef enum txn_step { TXN_INIT, TXN_BEGIN, TXN_SEND_OFFSETS, TXN_COMMIT } txn_step;
 
 static rd_kafka_error_t *txn_call(stage *s, txn_step step, const rd_kafka_topic_partition_list_t *offsets)
 {
     switch (step) {
-    case TXN_INIT: return rd_kafka_init_transactions(s->producer, 60000);
+    case TXN_INIT: return rd_kafka_init_transactions(s->producer, TXN_STEP_TIMEOUT_MS);
     case TXN_BEGIN: return rd_kafka_begin_transaction(s->producer);
     case TXN_SEND_OFFSETS: {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(s->consumer);
-        rd_kafka_error_t *ke = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, 60000);
+        rd_kafka_error_t *ke = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, TXN_STEP_TIMEOUT_MS);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         return ke;
     }
-    case TXN_COMMIT: return rd_kafka_commit_transaction(s->producer, 60000);
+    case TXN_COMMIT: return rd_kafka_commit_transaction(s->producer, TXN_STEP_TIMEOUT_MS);
     }
     return NULL;
 }
@@ -426,11 +430,12 @@ static rd_kafka_error_t *txn_retrying(stage *s, txn_step step, const rd_kafka_to
 {
     rd_kafka_error_t *ke = txn_call(s, step, offsets);
     int64_t until = now_ms() + timeout_ms;
-    while (ke && rd_kafka_error_is_retriable(ke) && now_ms() < until && !g_stop) {
+    while (ke && rd_kafka_error_is_retriable(ke) && now_ms() < until) {
         segstream_log_warn("%s (retrying)", rd_kafka_error_string(ke));
         segstream_http_set_ready(s->http, false, rd_kafka_error_string(ke));
+        segstream_http_heartbeat(s->http); /* alive, waiting for the brokers */
         rd_kafka_error_destroy(ke);
-        usleep(500 * 1000);
+        rd_kafka_poll(s->producer, 200);
         ke = txn_call(s, step, offsets);
     }
     return ke;
@@ -865,6 +870,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
     s.last_input_ms = now_ms();
     while (!g_stop && !s.fatal) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.n ? 10 : 100);
+        rd_kafka_poll(s.producer, 0); /* the producer's error callbacks */
         segstream_http_heartbeat(s.http);
         int64_t now = now_ms();
         if (msg && intake(&s, msg, now, &err))
