@@ -534,6 +534,7 @@ int segstream_cmd_run_kafka(int argc, char **argv)
     if (rd_kafka_conf_get(s.base_conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0])
         if (conf_set(s.base_conf, "bootstrap.servers", segstream_cli_brokers(NULL), &err))
             goto fail;
+    segstream_kafka_watch_errors(s.base_conf); /* wrong credentials: fatal at once, not a minute later */
 
     /* The producer first: init_transactions fences an older instance with the
      * same transactional id and aborts its open transaction, so the state
@@ -552,6 +553,8 @@ int segstream_cmd_run_kafka(int argc, char **argv)
         segstream_err_set(&err, "producer: %s", errstr);
         goto fail;
     }
+    if (segstream_kafka_wait_connected(s.producer, 60000, &err))
+        goto fail;
     if (segstream_config_bool(cfg, "topics.create")) {
         const char *topics[] = {t_in, s.t_out, s.t_seg, s.t_state, s.t_dlq};
         for (size_t i = 0; i < 5; i++)
@@ -600,6 +603,8 @@ int segstream_cmd_run_kafka(int argc, char **argv)
     while (!g_stop && !s.fatal) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, 100);
         segstream_http_heartbeat(s.http);
+        if (!s.fatal && segstream_kafka_auth_check(&s.fatal_err))
+            s.fatal = true;
         if (s.fatal) {
             if (msg)
                 rd_kafka_message_destroy(msg);
