@@ -73,7 +73,10 @@ stdout_log="$logdir/kafka.out"
 
 tls_dir="${SEGSTREAM_BROKER_TLS_DIR:-}"
 tls_port="" sasl_port="" scram_user="" scram_password=""
-if [ -n "$tls_dir" ]; then
+# Secure mode's settings, read and checked by `start` only (stop, status and
+# the tools must work whatever the environment says).
+secure_settings() {
+  [ -n "$tls_dir" ] || return 0
   tls_dir=$(cd "$tls_dir" && pwd) || die "kafka.sh: SEGSTREAM_BROKER_TLS_DIR $tls_dir is not a folder"
   for f in keystore.p12 keystore.password; do
     [ -r "$tls_dir/$f" ] || die "kafka.sh: secure mode needs $tls_dir/$f"
@@ -94,7 +97,7 @@ if [ -n "$tls_dir" ]; then
     [[ "$scram_user$scram_password" =~ ^[A-Za-z0-9._~+/@:-]+$ ]] \
       || die "kafka.sh: the SCRAM user and password may only hold letters, digits and ._~+/@:-"
   fi
-fi
+}
 
 # ---------------------------------------------------------------- jars
 
@@ -283,6 +286,7 @@ format_storage() {
 }
 
 start() {
+  secure_settings
   fetch
   mkdir -p "$data"
   # Two starts at once (two test runs) must end with one broker.
