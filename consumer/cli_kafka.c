@@ -36,7 +36,13 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     (void)opaque;
     rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)code;
     bool auth = e == RD_KAFKA_RESP_ERR__AUTHENTICATION || e == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED;
-    bool tls = e == RD_KAFKA_RESP_ERR__SSL;
+    /* librdkafka 2.0 reports a TLS failure as __SSL when it meets it in its
+     * handshake step, but as __TRANSPORT with OpenSSL's text when an I/O
+     * event meets it first (timing decides); "in state SSL_HANDSHAKE" plus an
+     * OpenSSL error code tells the latter from a plain disconnect. */
+    bool tls = e == RD_KAFKA_RESP_ERR__SSL ||
+               (e == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "in state SSL_HANDSHAKE") &&
+                strstr(reason, "error:"));
     char protocol[64], mechanism[64], user[128], ca[256], what[SEGSTREAM_ERR_MESSAGE_MAX] = "";
     if (auth || tls) {
         const rd_kafka_conf_t *conf = rd_kafka_conf(rk);
