@@ -1,8 +1,123 @@
-/* cli_kafka.c - librdkafka configuration for the command-line tools. */
+/* cli_kafka.c - librdkafka configuration for the command-line tools, and the
+ * watch on authentication and TLS failures. The watch is one process-wide
+ * record under a mutex: error callbacks run on whichever thread serves a
+ * handle's queue, and the first failure is the one worth reporting (later
+ * ones are its consequences, e.g. "all brokers down"). */
 #include "consumer/cli_kafka.h"
+#include "consumer/config.h"
+#include "consumer/redact.h"
 
+#include <ctype.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static struct {
+    pthread_mutex_t lock;
+    bool failed;
+    char failure[SEGSTREAM_ERR_MESSAGE_MAX]; /* the first auth/TLS failure, described */
+    char last[256];                          /* the last error of any kind, for timeouts */
+} g_watch = {PTHREAD_MUTEX_INITIALIZER, false, "", ""};
+
+static void conf_value(const rd_kafka_conf_t *conf, const char *key, char *out, size_t size)
+{
+    size_t n = size;
+    if (!conf || rd_kafka_conf_get(conf, key, out, &n) != RD_KAFKA_CONF_OK || !out[0])
+        snprintf(out, size, "(not set)");
+}
+
+/* Runs on the thread serving rk's queue. Only names and the client's own
+ * settings go into the description, never a password. */
+void segstream_kafka_record_error(rd_kafka_t *rk, int code, const char *reason)
+{
+    rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)code;
+    bool auth = e == RD_KAFKA_RESP_ERR__AUTHENTICATION || e == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED;
+    /* librdkafka 2.0 reports a TLS failure as __SSL when it meets it in its
+     * handshake step, but as __TRANSPORT with OpenSSL's text when an I/O
+     * event meets it first (timing decides); "in state SSL_HANDSHAKE" plus an
+     * OpenSSL error code tells the latter from a plain disconnect. */
+    bool tls = e == RD_KAFKA_RESP_ERR__SSL ||
+               (e == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "in state SSL_HANDSHAKE") &&
+                strstr(reason, "error:"));
+    char protocol[64], mechanism[64], user[128], ca[256], what[SEGSTREAM_ERR_MESSAGE_MAX] = "";
+    if (auth || tls) {
+        const rd_kafka_conf_t *conf = rd_kafka_conf(rk);
+        conf_value(conf, "security.protocol", protocol, sizeof protocol);
+        for (char *c = protocol; *c; c++) /* librdkafka reads it back lower-case; docs write SASL_SSL */
+            *c = (char)toupper((unsigned char)*c);
+        if (auth) {
+            conf_value(conf, "sasl.mechanisms", mechanism, sizeof mechanism);
+            conf_value(conf, "sasl.username", user, sizeof user);
+            snprintf(what, sizeof what, "kafka: authentication failed (%s, SASL %s as user %s): %s", protocol,
+                     mechanism, user, reason ? reason : rd_kafka_err2str(e));
+        } else {
+            conf_value(conf, "ssl.ca.location", ca, sizeof ca);
+            snprintf(what, sizeof what, "kafka: TLS handshake failed (%s, ssl.ca.location %s): %s", protocol, ca,
+                     reason ? reason : rd_kafka_err2str(e));
+        }
+    }
+    pthread_mutex_lock(&g_watch.lock);
+    if (what[0] && !g_watch.failed) {
+        g_watch.failed = true;
+        memcpy(g_watch.failure, what, sizeof what);
+    }
+    snprintf(g_watch.last, sizeof g_watch.last, "%s", reason ? reason : rd_kafka_err2str(e));
+    pthread_mutex_unlock(&g_watch.lock);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)opaque;
+    segstream_kafka_record_error(rk, code, reason);
+}
+
+void segstream_kafka_watch_errors(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_error_cb(conf, on_error);
+}
+
+int segstream_kafka_auth_check(segstream_err *err)
+{
+    pthread_mutex_lock(&g_watch.lock);
+    int rc = g_watch.failed ? segstream_err_set(err, "%s", g_watch.failure) : 0;
+    pthread_mutex_unlock(&g_watch.lock);
+    return rc;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int segstream_kafka_wait_connected(rd_kafka_t *rk, int timeout_ms, segstream_err *err)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, 500);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_poll(rk, e ? 100 : 0); /* serves on_error */
+        if (segstream_kafka_auth_check(err))
+            return -1;
+        if (!e)
+            return 0;
+        if (now_ms() >= deadline) {
+            char brokers[512], last[sizeof g_watch.last];
+            conf_value(rd_kafka_conf(rk), "bootstrap.servers", brokers, sizeof brokers);
+            pthread_mutex_lock(&g_watch.lock);
+            memcpy(last, g_watch.last, sizeof last);
+            pthread_mutex_unlock(&g_watch.lock);
+            return segstream_err_set(err, "kafka: no broker of %s answered within %.1f s: %s", brokers,
+                                     timeout_ms / 1000.0, last[0] ? last : rd_kafka_err2str(e));
+        }
+    }
+}
 
 const char *segstream_cli_brokers(const char *flag)
 {
@@ -17,7 +132,33 @@ int segstream_cli_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        return segstream_err_set(err, "kafka setting %s=%s: %s", key, value, errstr);
+        return segstream_err_set(err, "kafka setting %s=%s: %s", key, segstream_redact(key, value), errstr);
+    return 0;
+}
+
+/* bootstrap.servers, the tool's defaults, then --set, onto conf; 0 or -1. */
+static int apply_cli(rd_kafka_conf_t *conf, const char *brokers, const char *const *defaults, char *const *sets,
+                     size_t nsets, segstream_err *err)
+{
+    if (segstream_cli_kafka_set(conf, "bootstrap.servers", brokers, err) < 0)
+        return -1;
+    for (size_t i = 0; defaults && defaults[i] && defaults[i + 1]; i += 2)
+        if (segstream_cli_kafka_set(conf, defaults[i], defaults[i + 1], err) < 0)
+            return -1;
+    for (size_t i = 0; i < nsets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i])
+            return segstream_err_set(err, "--set %s: expected key=value", sets[i]);
+        char key[256];
+        size_t n = (size_t)(eq - sets[i]);
+        if (n >= sizeof key)
+            return segstream_err_set(err, "--set: key too long");
+        memcpy(key, sets[i], n);
+        key[n] = '\0';
+        if (segstream_cli_kafka_set(conf, key, eq + 1, err) < 0)
+            return -1;
+    }
+    segstream_kafka_watch_errors(conf);
     return 0;
 }
 
@@ -25,32 +166,33 @@ rd_kafka_conf_t *segstream_cli_kafka_conf(const char *brokers, const char *const
                                           char *const *sets, size_t nsets, segstream_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (segstream_cli_kafka_set(conf, "bootstrap.servers", brokers, err) < 0)
-        goto fail;
-    for (size_t i = 0; defaults && defaults[i] && defaults[i + 1]; i += 2)
-        if (segstream_cli_kafka_set(conf, defaults[i], defaults[i + 1], err) < 0)
-            goto fail;
-    for (size_t i = 0; i < nsets; i++) {
-        const char *eq = strchr(sets[i], '=');
-        if (!eq || eq == sets[i]) {
-            segstream_err_set(err, "--set %s: expected key=value", sets[i]);
-            goto fail;
-        }
-        char key[256];
-        size_t n = (size_t)(eq - sets[i]);
-        if (n >= sizeof key) {
-            segstream_err_set(err, "--set: key too long");
-            goto fail;
-        }
-        memcpy(key, sets[i], n);
-        key[n] = '\0';
-        if (segstream_cli_kafka_set(conf, key, eq + 1, err) < 0)
-            goto fail;
+    if (apply_cli(conf, brokers, defaults, sets, nsets, err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
+}
+
+rd_kafka_conf_t *segstream_cli_kafka_conf_from(const char *config_file, const char *brokers_flag,
+                                               const char *const *defaults, char *const *sets, size_t nsets,
+                                               segstream_err *err)
+{
+    if (!config_file)
+        return segstream_cli_kafka_conf(segstream_cli_brokers(brokers_flag), defaults, sets, nsets, err);
+    segstream_config *cfg = segstream_config_load(config_file, NULL, 0, err);
+    if (!cfg)
+        return NULL;
+    char brokers[1024];
+    snprintf(brokers, sizeof brokers, "%s",
+             brokers_flag && *brokers_flag ? brokers_flag : segstream_config_get(cfg, "kafka.bootstrap.servers"));
+    rd_kafka_conf_t *conf = segstream_config_kafka_conf(cfg, err);
+    segstream_config_free(cfg);
+    /* The tool's own settings and --set go on top of the file's keys. */
+    if (conf && apply_cli(conf, brokers, defaults, sets, nsets, err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
 }
 
 int segstream_cli_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int timeout_ms,

@@ -25,10 +25,11 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: segstream consume --topic T [--brokers B] [--from-beginning] [--timeout S]\n"
+            "usage: segstream consume --topic T [--brokers B | -c FILE] [--from-beginning] [--timeout S]\n"
             "                         [--max N] [--to-end] [--schema TYPE] [--schema-id ID=TYPE]...\n"
             "                         [--set kafka.key=value]...\n"
             "Prints the records of topic T as NDJSON (read_committed).\n"
+            "  -c FILE           the kafka.* keys of a stage configuration (and SEGSTREAM_KAFKA_*, KEY.file)\n"
             "  --from-beginning  start at the earliest offset (default: only new records)\n"
             "  --timeout S       stop after S seconds without a record (default 10; 0 = never)\n"
             "  --max N           stop after N records\n"
@@ -52,7 +53,7 @@ static double now_s(void)
 }
 
 typedef struct consume_opts {
-    const char *topic, *brokers;
+    const char *topic, *brokers, *config_file;
     bool from_beginning, to_end;
     double timeout_s;
     long long max_records; /* 0 = no limit */
@@ -108,14 +109,16 @@ static int parse_args(int argc, char **argv, consume_opts *o, segstream_codec *c
         {"from-beginning", no_argument, NULL, 'B'},  {"timeout", required_argument, NULL, 'T'},
         {"max", required_argument, NULL, 'n'},       {"to-end", no_argument, NULL, 'E'},
         {"schema", required_argument, NULL, 's'},    {"schema-id", required_argument, NULL, 'i'},
-        {"set", required_argument, NULL, 'S'},       {"help", no_argument, NULL, 'h'},
+        {"set", required_argument, NULL, 'S'},       {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     segstream_err err = {{0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "t:b:BT:n:Es:i:S:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:b:BT:n:Es:i:S:c:h", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
+        case 'c': o->config_file = optarg; break;
         case 't': o->topic = optarg; break;
         case 'b': o->brokers = optarg; break;
         case 'B': o->from_beginning = true; break;
@@ -215,7 +218,7 @@ int segstream_cmd_consume(int argc, char **argv)
         "auto.offset.reset", o.from_beginning ? "earliest" : "latest",
         NULL};
     rd_kafka_conf_t *conf =
-        segstream_cli_kafka_conf(segstream_cli_brokers(o.brokers), consumer_defaults, o.sets, o.nsets, &err);
+        segstream_cli_kafka_conf_from(o.config_file, o.brokers, consumer_defaults, o.sets, o.nsets, &err);
     if (!conf) {
         fprintf(stderr, "segstream consume: %s\n", err.message);
         segstream_codec_free(codec);
@@ -229,13 +232,17 @@ int segstream_cmd_consume(int argc, char **argv)
         segstream_codec_free(codec);
         return 1;
     }
+    rc = 1;
+    bool *at_end = NULL;
+    if (segstream_kafka_wait_connected(rk, o.timeout_s > 0 ? (int)(o.timeout_s * 1000) : 30000, &err) < 0) {
+        fprintf(stderr, "segstream consume: %s\n", err.message);
+        goto done;
+    }
     rd_kafka_poll_set_consumer(rk);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    rc = 1;
-    bool *at_end = NULL;
     int partitions = partition_count(rk, o.topic, o.timeout_s, &err);
     if (partitions < 0) {
         fprintf(stderr, "segstream consume: %s\n", err.message);
@@ -258,6 +265,13 @@ int segstream_cmd_consume(int argc, char **argv)
     rc = 0;
     while (!stop_requested && (!o.max_records || printed < o.max_records)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (segstream_kafka_auth_check(&err) < 0) {
+            fprintf(stderr, "segstream consume: %s\n", err.message);
+            if (m)
+                rd_kafka_message_destroy(m);
+            rc = 1;
+            break;
+        }
         if (!m) {
             if (o.timeout_s > 0 && now_s() - last >= o.timeout_s)
                 break;

@@ -19,12 +19,13 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: segstream produce --topic T [--brokers B] [--schema TYPE]\n"
+            "usage: segstream produce --topic T [--brokers B | -c FILE] [--schema TYPE]\n"
             "                         [--framing single-object|confluent --schema-id N]\n"
             "                         [--set kafka.key=value]... [--create-topic N]\n"
             "Reads one JSON record a line on stdin and produces it Avro-encoded to topic T.\n"
             "  --schema     interest_change (default), segment_change or segment\n"
             "  --brokers    bootstrap servers (default $SEGSTREAM_BROKERS or 127.0.0.1:9092)\n"
+            "  -c FILE      the kafka.* keys of a stage configuration (and SEGSTREAM_KAFKA_*, KEY.file)\n"
             "  --framing    single-object (default: C3 01 + fingerprint) or confluent (00 + id)\n"
             "  --set        a librdkafka setting, e.g. --set compression.type=lz4\n"
             "  --create-topic N  create the topic with N partitions first if it does not exist\n"
@@ -52,7 +53,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 int segstream_cmd_produce(int argc, char **argv)
 {
-    const char *topic = NULL, *brokers = NULL, *schema = "interest_change", *framing_name = "single-object";
+    const char *topic = NULL, *brokers = NULL, *config_file = NULL, *schema = "interest_change", *framing_name = "single-object";
     long long schema_id = -1;
     int create_partitions = 0;
     char *sets[SEGSTREAM_CLI_MAX_SETS];
@@ -61,11 +62,14 @@ int segstream_cmd_produce(int argc, char **argv)
         {"topic", required_argument, NULL, 't'},   {"brokers", required_argument, NULL, 'b'},
         {"schema", required_argument, NULL, 's'},  {"framing", required_argument, NULL, 'f'},
         {"schema-id", required_argument, NULL, 'i'}, {"set", required_argument, NULL, 'S'},
-        {"create-topic", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"create-topic", required_argument, NULL, 'P'}, {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
+    /* -c is the configuration, as for `segstream run`; --create-topic has no short form. */
     while ((c = getopt_long(argc, argv, "t:b:s:f:i:S:c:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'c': config_file = optarg; break;
         case 't': topic = optarg; break;
         case 'b': brokers = optarg; break;
         case 's': schema = optarg; break;
@@ -87,7 +91,7 @@ int segstream_cmd_produce(int argc, char **argv)
             }
             sets[nsets++] = optarg;
             break;
-        case 'c':
+        case 'P':
             create_partitions = atoi(optarg);
             if (create_partitions < 1) {
                 fprintf(stderr, "segstream produce: --create-topic %s: expected a partition count >= 1\n", optarg);
@@ -130,8 +134,7 @@ int segstream_cmd_produce(int argc, char **argv)
         "enable.idempotence", "true",   /* no duplicates or reordering on retries */
         "partitioner", "murmur2_random", /* the Java clients' key -> partition mapping */
         "linger.ms", "5", NULL};
-    rd_kafka_conf_t *conf =
-        segstream_cli_kafka_conf(segstream_cli_brokers(brokers), producer_defaults, sets, nsets, &err);
+    rd_kafka_conf_t *conf = segstream_cli_kafka_conf_from(config_file, brokers, producer_defaults, sets, nsets, &err);
     if (!conf) {
         fprintf(stderr, "segstream produce: %s\n", err.message);
         segstream_codec_free(codec);
@@ -148,7 +151,8 @@ int segstream_cmd_produce(int argc, char **argv)
         return 1;
     }
 
-    if (create_partitions && segstream_cli_create_topic(rk, topic, create_partitions, 30000, &err) < 0) {
+    if (segstream_kafka_wait_connected(rk, 30000, &err) < 0 ||
+        (create_partitions && segstream_cli_create_topic(rk, topic, create_partitions, 30000, &err) < 0)) {
         fprintf(stderr, "segstream produce: %s\n", err.message);
         rd_kafka_destroy(rk);
         segstream_codec_free(codec);
@@ -201,6 +205,8 @@ int segstream_cmd_produce(int argc, char **argv)
     segstream_buf_free(&buf);
 
     rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, 60 * 1000);
+    if (segstream_kafka_auth_check(&err) < 0)
+        fprintf(stderr, "segstream produce: %s\n", err.message);
     int undelivered = rd_kafka_outq_len(rk);
     if (ferr || undelivered > 0)
         fprintf(stderr, "segstream produce: %d records still undelivered after 60 s: %s\n", undelivered,

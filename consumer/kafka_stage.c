@@ -256,16 +256,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
  * credentials stop the stage with a clear message instead of a long wait. */
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 {
-    (void)rk;
     stage *s = opaque;
+    segstream_kafka_record_error(rk, e, reason); /* authentication / TLS: checked in the loop */
     if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         segstream_log_warn("kafka: all brokers down: %s", reason);
         segstream_http_set_ready(s->http, false, "all brokers down");
-    } else if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION || e == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) {
-        if (!s->fatal) {
-            s->fatal = true;
-            segstream_err_set(&s->fatal_err, "kafka: authentication failed: %s", reason);
-        }
     } else {
         segstream_log_warn("kafka: %s: %s", rd_kafka_err2name(e), reason);
     }
@@ -574,6 +569,10 @@ static int start_producer(stage *s, segstream_err *err)
         rd_kafka_conf_destroy(pc);
         return segstream_err_set(err, "producer: %s", errstr);
     }
+    /* wrong credentials or an unreachable cluster: a clear error now, not a
+     * minute of init_transactions retries */
+    if (segstream_kafka_wait_connected(s->producer, 60000, err))
+        return -1;
     rd_kafka_error_t *ke = txn_retrying(s, TXN_INIT, NULL, 60000);
     if (ke) {
         segstream_err_set(err, "init_transactions (%s): %s", s->txid, rd_kafka_error_string(ke));
@@ -779,6 +778,8 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         conf_set(s->producer_conf, "partitioner", "murmur2_random", err) ||
         conf_set(s->producer_conf, "message.max.bytes", "4194304", err))
         return -1;
+    if (start_producer(s, err))
+        return -1;
     if (segstream_config_bool(cfg, "topics.create")) {
         char errstr[512];
         rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
@@ -792,8 +793,6 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         if (rc)
             return -1;
     }
-    if (start_producer(s, err))
-        return -1;
 
     char errstr[512];
     rd_kafka_conf_t *cc = rd_kafka_conf_dup(s->base_conf);
@@ -872,6 +871,8 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.n ? 10 : 100);
         rd_kafka_poll(s.producer, 0); /* the producer's error callbacks */
         segstream_http_heartbeat(s.http);
+        if (!s.fatal && segstream_kafka_auth_check(&s.fatal_err))
+            s.fatal = true;
         int64_t now = now_ms();
         if (msg && intake(&s, msg, now, &err))
             goto fail;

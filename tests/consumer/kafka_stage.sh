@@ -79,9 +79,9 @@ e2e)
     grep -q '^segstream_events_in_total 300$' "$work/metrics.txt" && break
     sleep 0.1
   done
-  ready=$(curl -s "http://127.0.0.1:$port/readyz")
+  ready=$(curl -s "http://127.0.0.1:$port/readyz" || true) # a stage that already exited: its log below
   wait "$pid" || { cat "$work/stage.log"; exit 1; }
-  [ "$ready" = ready ] || { echo "/readyz said '$ready'"; exit 1; }
+  [ "$ready" = ready ] || { cat "$work/stage.log" "$work/metrics.txt"; echo "/readyz said '$ready'"; exit 1; }
   for m in 'segstream_events_in_total 300' 'segstream_transactions_total [1-9]' \
            'segstream_model_version [1-9]'; do
     grep -q "^$m" "$work/metrics.txt" || { cat "$work/metrics.txt"; echo "metrics: no '$m'"; exit 1; }
