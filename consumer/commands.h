@@ -13,5 +13,6 @@ int segstream_cmd_consume(int argc, char **argv);  /* Avro records on a topic ->
 int segstream_cmd_cluster(int argc, char **argv);  /* cluster: embeddings -> segments (evaluation) */
 int segstream_cmd_run(int argc, char **argv);      /* the pipeline over files: events -> segment changes */
 int segstream_cmd_config(int argc, char **argv);   /* list keys / show the effective configuration */
+int segstream_cmd_report(int argc, char **argv);   /* catalog + changes -> one HTML page */
 
 #endif

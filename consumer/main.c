@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"consume", segstream_cmd_consume, "Avro records of a Kafka topic -> NDJSON on stdout"},
     {"cluster", segstream_cmd_cluster, "embeddings (.npy) -> streaming segments, one line per item"},
     {"run", segstream_cmd_run, "events (NDJSON or Avro file) -> segment changes, catalog, dead letters (NDJSON)"},
+    {"report", segstream_cmd_report, "segment catalog + changes (files or topics) -> one self-contained HTML page"},
     {"config", segstream_cmd_config, "the configuration keys (--list) or the effective configuration (--show)"},
 };
 
