@@ -5,7 +5,11 @@
  *
  * Reads the catalog first, then the changes, then the optional input events
  * (report.h keeps only the events some change points at), so memory stays
- * proportional to the catalog and the changes. */
+ * proportional to the catalog and the changes. The catalog is fed in model
+ * version order: a topic's partitions interleave arbitrarily (each segment's
+ * records stay in order, since the key is the segment id), so its records
+ * are collected and stably sorted first. Changes are fed as read: each
+ * user's stay in order (key = user id), which is all the report needs. */
 #include "consumer/cli_kafka.h"
 #include "consumer/commands.h"
 #include "consumer/report.h"
@@ -119,6 +123,47 @@ static int parse_args(int argc, char **argv, report_args *a)
     return -1;
 }
 
+typedef struct catalog_buffer {
+    segstream_record *recs;
+    size_t n, cap;
+} catalog_buffer;
+
+static int collect_segment(void *ctx, const segstream_record *rec, int32_t partition, int64_t position,
+                           segstream_err *err)
+{
+    (void)partition, (void)position;
+    catalog_buffer *b = ctx;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        segstream_record *recs = realloc(b->recs, cap * sizeof *recs);
+        if (!recs)
+            return segstream_err_set(err, "report: out of memory");
+        b->recs = recs, b->cap = cap;
+    }
+    if (segstream_record_copy(&b->recs[b->n], rec) < 0)
+        return segstream_err_set(err, "report: out of memory");
+    b->n++;
+    return 0;
+}
+
+/* By model version; equal versions keep their reading order (merge sort). */
+static void sort_by_version(segstream_record *a, segstream_record *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2;
+    sort_by_version(a, tmp, h);
+    sort_by_version(a + h, tmp, n - h);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = a[j].segment.model_version < a[i].segment.model_version ? a[j++] : a[i++];
+    while (i < h)
+        tmp[k++] = a[i++];
+    while (j < n)
+        tmp[k++] = a[j++];
+    memcpy(a, tmp, n * sizeof *a);
+}
+
 static int add_record(void *ctx, const segstream_record *rec, int32_t partition, int64_t position, segstream_err *err)
 {
     (void)partition;
@@ -144,8 +189,25 @@ static int read_input(const report_args *a, const char *file, const char *topic,
                                    .nsets = a->nsets,
                                    .timeout_s = a->timeout_s,
                                    .skip_bad = type == SEGSTREAM_RECORD_INTEREST_CHANGE};
-    int64_t skipped = 0;
-    int64_t n = segstream_report_source_read(&src, type, add_record, r, &skipped, &err);
+    int64_t skipped = 0, n;
+    if (type == SEGSTREAM_RECORD_SEGMENT) {
+        catalog_buffer b = {0};
+        n = segstream_report_source_read(&src, type, collect_segment, &b, &skipped, &err);
+        segstream_record *tmp = n > 0 ? malloc(b.n * sizeof *tmp) : NULL;
+        if (n > 0 && !tmp)
+            n = segstream_err_set(&err, "report: out of memory");
+        if (n > 0)
+            sort_by_version(b.recs, tmp, b.n);
+        for (size_t i = 0; i < b.n; i++) {
+            if (n >= 0 && segstream_report_add_segment(r, &b.recs[i].segment, &err) < 0)
+                n = -1;
+            segstream_record_clear(&b.recs[i]);
+        }
+        free(tmp);
+        free(b.recs);
+    } else {
+        n = segstream_report_source_read(&src, type, add_record, r, &skipped, &err);
+    }
     if (n < 0) {
         fprintf(stderr, "segstream report: %s\n", err.message);
         return -1;

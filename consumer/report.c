@@ -375,7 +375,10 @@ static int classify_ends(segstream_report *r, segstream_err *err)
         }
         on[st->seg] = st->active;
         cur[st->seg] = st->size;
-        if (active > r->totals.max_active)
+        /* Counted once an update's records are all in: within one, a split's
+         * children may be read before their parent's retirement. */
+        bool update_done = i + 1 == r->nsteps || r->steps[i + 1].time != st->time;
+        if (update_done && active > r->totals.max_active)
             r->totals.max_active = active;
     }
     /* Children name their parent: those ends are splits. */
@@ -435,17 +438,22 @@ static int add_example(segstream_report_segment *s, const char *text, size_t max
 }
 
 typedef struct user_time {
-    int64_t time;
-    size_t user;
+    int64_t time, offset;
+    const char *name; /* user id: ties broken by it, not by reading order */
+    size_t index;     /* user number, or change index */
 } user_time;
 
-/* Newest first, ties by user number (first seen first). */
+/* Newest first; ties by offset, then user id, so the choice does not depend
+ * on how a topic's partitions interleaved. */
 static int cmp_user_time(const void *a, const void *b)
 {
     const user_time *x = a, *y = b;
     if (x->time != y->time)
         return x->time > y->time ? -1 : 1;
-    return x->user < y->user ? -1 : x->user > y->user;
+    if (x->offset != y->offset)
+        return x->offset > y->offset ? -1 : 1;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
 }
 
 static int derive_examples(segstream_report *r, segstream_err *err)
@@ -472,33 +480,51 @@ static int derive_examples(segstream_report *r, segstream_err *err)
     }
     for (size_t u = 0; r->user_text && u < nusers && u < r->capusers; u++)
         if (final[u] >= 0 && r->user_text[u])
-            order[nmembers++] = (user_time){.time = r->user_text_time[u], .user = u};
+            order[nmembers++] = (user_time){.time = r->user_text_time[u], .name = r->users.names[u], .index = u};
     qsort(order, nmembers, sizeof *order, cmp_user_time);
     for (size_t i = 0; i < nmembers; i++) {
-        size_t u = order[i].user;
+        size_t u = order[i].index;
         segstream_report_segment *s = (segstream_report_segment *)segstream_report_find(r, final[u]);
         if (s && s->active && add_example(s, r->user_text[u], r->opt.max_examples) < 0) {
             free(final), free(order);
             return segstream_err_set(err, "report: out of memory");
         }
     }
-    free(order);
     /* Then the events that moved users in, newest first; current members in
      * the first pass, users since gone in the second. */
-    for (int pass = 0; pass < 2 && r->nevents; pass++)
-        for (size_t i = r->nchanges; i-- > 0;) {
-            const change_row *c = &r->changes[i];
-            if (c->cause != SEGSTREAM_CAUSE_INTEREST_CHANGED || c->segment < 0 || (final[c->user] == c->segment) != !pass)
+    size_t nmoves = 0;
+    for (size_t i = 0; i < r->nchanges; i++)
+        nmoves += r->changes[i].cause == SEGSTREAM_CAUSE_INTEREST_CHANGED && r->changes[i].segment >= 0;
+    user_time *moves = r->nevents && nmoves ? malloc(nmoves * sizeof *moves) : NULL;
+    if (r->nevents && nmoves && !moves) {
+        free(final), free(order);
+        return segstream_err_set(err, "report: out of memory");
+    }
+    nmoves = 0;
+    for (size_t i = 0; moves && i < r->nchanges; i++) {
+        const change_row *c = &r->changes[i];
+        if (c->cause == SEGSTREAM_CAUSE_INTEREST_CHANGED && c->segment >= 0)
+            moves[nmoves++] = (user_time){.time = c->time, .offset = c->source_offset,
+                                          .name = r->users.names[c->user], .index = i};
+    }
+    if (moves)
+        qsort(moves, nmoves, sizeof *moves, cmp_user_time);
+    for (int pass = 0; pass < 2 && moves; pass++)
+        for (size_t m = 0; m < nmoves; m++) {
+            const change_row *c = &r->changes[moves[m].index];
+            if ((final[c->user] == c->segment) != !pass)
                 continue;
             segstream_report_segment *s = (segstream_report_segment *)segstream_report_find(r, c->segment);
             if (!s || !s->active || s->nexamples >= r->opt.max_examples)
                 continue;
             const char *text = change_text(r, c);
             if (text && add_example(s, text, r->opt.max_examples) < 0) {
-                free(final);
+                free(final), free(order), free(moves);
                 return segstream_err_set(err, "report: out of memory");
             }
         }
+    free(order);
+    free(moves);
     size_t matched = 0;
     for (size_t i = 0; i < r->nchanges; i++)
         if (r->changes[i].cause == SEGSTREAM_CAUSE_INTEREST_CHANGED && r->changes[i].segment >= 0 &&
