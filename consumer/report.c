@@ -622,7 +622,8 @@ int segstream_report_finish(segstream_report *r, segstream_err *err)
     r->finished = true;
     if (classify_ends(r, err) < 0)
         return -1;
-    qsort(r->segs, r->nsegs, sizeof *r->segs, cmp_seg);
+    if (r->nsegs)
+        qsort(r->segs, r->nsegs, sizeof *r->segs, cmp_seg);
     r->sorted = true;
     if (place_on_map(r, err) < 0 || derive_examples(r, err) < 0 || bin_changes(r, err) < 0)
         return -1;

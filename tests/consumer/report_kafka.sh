@@ -4,9 +4,12 @@
 # topics of 3 partitions on the real broker (so partitions interleave), and
 # the page made from the topics (--topic, --changes-topic) must equal, byte
 # for byte apart from the line naming its sources, the page made from the
-# files. A topic that does not exist is an error naming it.
+# files. The topics page reads the events from an Avro container file, the
+# files page from NDJSON (record numbers and line numbers agree). A topic
+# that does not exist is an error naming it.
 set -euo pipefail
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}" "${SEGSTREAM_BROKERS:?}"
+to_avro=${1:?usage: report_kafka.sh NDJSON_TO_AVRO}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -17,6 +20,7 @@ fail() { echo "FAIL: $*"; exit 1; }
     --segments "$work/segments.ndjson" --model "$SEGSTREAM_MODEL_DIR" --threads 2 \
     --k 6 --init-sample 300 --window 30d --pane 1d --half-life 7d --future-skew 3650d
 
+"$to_avro" "$work/events.avro" deflate < "$work/events.ndjson"
 suffix="$$-$(date +%s%N)"
 t_seg="report-test-segments-$suffix"
 t_chg="report-test-changes-$suffix"
@@ -28,7 +32,7 @@ t_chg="report-test-changes-$suffix"
 "$SEGSTREAM_BIN" report --segments "$work/segments.ndjson" --changes "$work/changes.ndjson" \
     --events "$work/events.ndjson" -o "$work/from-files.html"
 "$SEGSTREAM_BIN" report --brokers "$SEGSTREAM_BROKERS" --topic "$t_seg" --changes-topic "$t_chg" \
-    --events "$work/events.ndjson" -o "$work/from-topics.html" 2> "$work/topics.log" \
+    --events "$work/events.avro" -o "$work/from-topics.html" 2> "$work/topics.log" \
     || { cat "$work/topics.log"; fail "report from topics"; }
 cat "$work/topics.log"
 grep -q "$(wc -l < "$work/segments.ndjson") segment records from topic $t_seg" "$work/topics.log" \
