@@ -95,7 +95,8 @@ static const char page_css[] =
     ".axis line,.axis path{stroke:#a0aec0}.grid line{stroke:#edf2f7}"
     ".map-seg circle{fill-opacity:.55;stroke-width:1.5}"
     ".map-seg text{font-size:12px}"
-    ".size-line{fill:none;stroke-width:1.4;stroke-opacity:.8}"
+    ".size-line{fill:none;stroke-width:1.2;stroke-opacity:.8}.size-line.now{stroke-width:2.4;stroke-opacity:1}"
+    ".past{opacity:.3}"
     ".hl circle{fill-opacity:.9;stroke:#000 !important}.size-line.hl{stroke-width:4;stroke-opacity:1}"
     "tr.hl td{background:#fefcbf}"
     ".legend span{display:inline-block;margin-right:16px}"
@@ -309,6 +310,75 @@ static void write_marker(FILE *out, const char *kind, double x, double y, const 
     fputs("</g>", out);
 }
 
+static void write_end(FILE *out, const chart *c, const segstream_report_segment *s, const char *col);
+
+/* One segment's size line with its birth and end markers. */
+static void write_history(FILE *out, const chart *c, const segstream_report_segment *s)
+{
+    /* Only the points inside the chart's time range (a zoomed chart). */
+    size_t from = 0;
+    while (from < s->npoints && s->points[from].time < c->t0)
+        from++;
+    if (from == s->npoints || s->points[from].time > c->t1)
+        return;
+    char col[32], what[160];
+    seg_colour(col, s->id);
+    fprintf(out, "<polyline class=\"size-line%s\" data-segment=\"%lld\" stroke=\"%s\" points=\"",
+            s->active ? " now" : "", (long long)s->id, col);
+    for (size_t p = from; p < s->npoints && s->points[p].time <= c->t1; p++)
+        fprintf(out, "%s%.1f,%.1f", p > from ? " " : "", chart_x(c, s->points[p].time), chart_y(c, s->points[p].size));
+    fprintf(out, "\"><title>segment %lld</title></polyline>", (long long)s->id);
+    if (from > 0) { /* born before the range: no birth marker */
+        fputc('\n', out);
+        write_end(out, c, s, col);
+        return;
+    }
+    if (s->has_parent)
+        snprintf(what, sizeof what, "born of a split of %lld", (long long)s->parent);
+    else
+        snprintf(what, sizeof what, "born at bootstrap");
+    write_marker(out, s->has_parent ? "split-birth" : "birth", chart_x(c, s->points[0].time),
+                 chart_y(c, s->points[0].size), col, s->id, what);
+    write_end(out, c, s, col);
+}
+
+/* The marker of how a segment ended, at its last point. */
+static void write_end(FILE *out, const chart *c, const segstream_report_segment *s, const char *col)
+{
+    char what[160];
+    const segstream_report_point *last = &s->points[s->npoints - 1];
+    if (s->end == SEGSTREAM_REPORT_END_SPLIT) {
+        write_marker(out, "split", chart_x(c, last->time), chart_y(c, last->size), col, s->id, "split");
+    } else if (s->end == SEGSTREAM_REPORT_END_MERGED) {
+        if (s->merged_into >= 0)
+            snprintf(what, sizeof what, "merged into %lld", (long long)s->merged_into);
+        else
+            snprintf(what, sizeof what, "merged");
+        write_marker(out, "merge", chart_x(c, last->time), chart_y(c, last->size), col, s->id, what);
+    } else if (s->end == SEGSTREAM_REPORT_END_RETIRED) {
+        write_marker(out, "retire", chart_x(c, last->time), chart_y(c, last->size), col, s->id,
+                     "retired (too small)");
+    }
+    fputc('\n', out);
+}
+
+static void write_size_chart(FILE *out, const segstream_report_segment *segs, size_t n, const chart *c,
+                             const char *id)
+{
+    fprintf(out, "<svg id=\"%s\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"segment sizes\">\n", id, CH_W, CH_H);
+    write_axes(out, c, "decayed size");
+    /* Segments gone before the end first, faded; the active ones on top. */
+    fputs("<g class=\"past\">\n", out);
+    for (size_t i = 0; i < n; i++)
+        if (!segs[i].active)
+            write_history(out, c, &segs[i]);
+    fputs("</g>\n", out);
+    for (size_t i = 0; i < n; i++)
+        if (segs[i].active)
+            write_history(out, c, &segs[i]);
+    fputs("</svg>\n", out);
+}
+
 static void write_sizes(FILE *out, const segstream_report *r)
 {
     size_t n;
@@ -341,40 +411,27 @@ static void write_sizes(FILE *out, const segstream_report *r)
             n, births, split_births, splits, merges, retirements);
     fprintf(out,
             "<p class=\"legend\"><span>&#9679; born (bootstrap)</span><span>&#9650; born of a split</span>"
-            "<span>&#9671; split</span><span>&#10005; merged</span><span>&#9633; retired</span></p>\n");
-    fprintf(out, "<svg id=\"sizes-svg\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"segment sizes\">\n", CH_W, CH_H);
-    write_axes(out, &c, "decayed size");
-    for (size_t i = 0; i < n; i++) {
-        const segstream_report_segment *s = &segs[i];
-        if (!s->npoints)
-            continue;
-        char col[32], what[160];
-        seg_colour(col, s->id);
-        fprintf(out, "<polyline class=\"size-line\" data-segment=\"%lld\" stroke=\"%s\" points=\"", (long long)s->id, col);
-        for (size_t p = 0; p < s->npoints; p++)
-            fprintf(out, "%s%.1f,%.1f", p ? " " : "", chart_x(&c, s->points[p].time), chart_y(&c, s->points[p].size));
-        fprintf(out, "\"><title>segment %lld</title></polyline>", (long long)s->id);
-        if (s->has_parent)
-            snprintf(what, sizeof what, "born of a split of %lld", (long long)s->parent);
-        else
-            snprintf(what, sizeof what, "born at bootstrap");
-        write_marker(out, s->has_parent ? "split-birth" : "birth", chart_x(&c, s->points[0].time),
-                     chart_y(&c, s->points[0].size), col, s->id, what);
-        const segstream_report_point *last = &s->points[s->npoints - 1];
-        if (s->end == SEGSTREAM_REPORT_END_SPLIT)
-            write_marker(out, "split", chart_x(&c, last->time), chart_y(&c, last->size), col, s->id, "split");
-        else if (s->end == SEGSTREAM_REPORT_END_MERGED) {
-            if (s->merged_into >= 0)
-                snprintf(what, sizeof what, "merged into %lld", (long long)s->merged_into);
-            else
-                snprintf(what, sizeof what, "merged");
-            write_marker(out, "merge", chart_x(&c, last->time), chart_y(&c, last->size), col, s->id, what);
-        } else if (s->end == SEGSTREAM_REPORT_END_RETIRED)
-            write_marker(out, "retire", chart_x(&c, last->time), chart_y(&c, last->size), col, s->id,
-                         "retired (too small)");
-        fputc('\n', out);
+            "<span>&#9671; split</span><span>&#10005; merged</span><span>&#9633; retired</span>"
+            "<span>bold: the segments active at the end; faded: those gone before</span></p>\n");
+    write_size_chart(out, segs, n, &c, "sizes-svg");
+    /* Churn over a long stream squeezes today's segments into the right
+     * edge: zoom on the time since the oldest active one was born. */
+    chart z = c;
+    z.t0 = INT64_MAX, z.ymax = 0;
+    for (size_t i = 0; i < n; i++)
+        if (segs[i].active && segs[i].npoints && segs[i].points[0].time < z.t0)
+            z.t0 = segs[i].points[0].time;
+    if (z.t0 < z.t1 && (double)(z.t1 - z.t0) < 0.5 * (double)(c.t1 - c.t0)) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t p = 0; p < segs[i].npoints; p++)
+                if (segs[i].points[p].time >= z.t0)
+                    z.ymax = fmax(z.ymax, segs[i].points[p].size);
+        char d[32];
+        date_str(d, z.t0, 1);
+        fprintf(out, "<h2>Sizes since the oldest active segment was born (%s)</h2>\n", d);
+        write_size_chart(out, segs, n, &z, "sizes-recent-svg");
     }
-    fputs("</svg></section>\n", out);
+    fputs("</section>\n", out);
 }
 
 static void write_rates(FILE *out, const segstream_report *r)
