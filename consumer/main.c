@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"replay", segstream_cmd_replay, "the Kafka stage over a range of offsets or times into another output topic"},
     {"state", segstream_cmd_state, "state export: the group's latest snapshot to a file, and its committed offsets"},
     {"run", segstream_cmd_run, "events (NDJSON or Avro file) -> segment changes, catalog, dead letters (NDJSON)"},
+    {"report", segstream_cmd_report, "segment catalog + changes (files or topics) -> one self-contained HTML page"},
     {"config", segstream_cmd_config, "the configuration keys (--list) or the effective configuration (--show)"},
 };
 
