@@ -104,7 +104,7 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     for (int64_t i = 0; !rc && i < n_boot; i++) {
         boot_entry *e = &tmp.boot[i];
         tmp.n_boot++;
-        int64_t part;
+        int64_t part = 0;
         rc = segstream_avro_get_string(&r, "boot.event_id", &e->event_id) ||
              segstream_avro_get_string(&r, "boot.user_id", &e->user_id) ||
              segstream_avro_get_string(&r, "boot.topic", &e->topic) ||
@@ -116,7 +116,7 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     if (!rc)
         rc = segstream_avro_get_long(&r, "has_last", &has_last);
     if (!rc && has_last) {
-        int64_t part;
+        int64_t part = 0;
         rc = segstream_avro_get_string(&r, "last.event_id", &tmp.last_event_id) ||
              segstream_avro_get_string(&r, "last.topic", &tmp.last_topic) ||
              segstream_avro_get_long(&r, "last.partition", &part) ||
