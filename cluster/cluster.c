@@ -463,6 +463,11 @@ void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_s
                        (size_t)c->cap_boot * sizeof(cl_boot_event) + (size_t)c->n_boot * c->d * sizeof(float);
 }
 
+int segstream_cluster_dim(const segstream_cluster *c)
+{
+    return c->d;
+}
+
 int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity)
 {
     long i = cl_users_find(&c->users, user_id, cl_hash_id(user_id));

@@ -89,6 +89,14 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     segstream_stage_cluster *c = segstream_stage_cluster_restore(blob + r.pos, (size_t)cl, err);
     if (!c)
         return segstream_err_prefix(err, "pipeline restore");
+    /* A snapshot written with another model (model.path changed) would feed
+     * this encoder's vectors into centroids of another length. */
+    if (p->dim > 0 && segstream_stage_cluster_dim(c) != p->dim) {
+        int dim = segstream_stage_cluster_dim(c);
+        segstream_stage_cluster_free(c);
+        return segstream_err_set(err, "pipeline restore: the snapshot's model takes %d-dimension vectors, this "
+                                      "encoder gives %d (was model.path changed?)", dim, p->dim);
+    }
     r.pos += (size_t)cl;
     segstream_pipeline tmp = {0}; /* the pipeline's own state, swapped in on success */
     int64_t n_boot, has_last;

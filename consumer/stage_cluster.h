@@ -72,6 +72,9 @@ int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_s
 
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c);
 
+/* The vector dimension of the model (a restored one's comes from its snapshot). */
+int segstream_stage_cluster_dim(const segstream_stage_cluster *c);
+
 /* Publishes every active segment through sink->segment (the full catalog). */
 void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink);
 

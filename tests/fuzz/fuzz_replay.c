@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
-#define MAX_INPUT (1 << 20) /* libFuzzer's -max_len never reaches this */
+#define REPLAY_MAX_BYTES (1 << 20) /* libFuzzer's -max_len never reaches this */
 
 static int replay_file(const char *path)
 {
@@ -22,8 +22,8 @@ static int replay_file(const char *path)
         perror(path);
         return 1;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = buf ? fread(buf, 1, MAX_INPUT, f) : 0;
+    uint8_t *buf = malloc(REPLAY_MAX_BYTES);
+    size_t n = buf ? fread(buf, 1, REPLAY_MAX_BYTES, f) : 0;
     fclose(f);
     if (!buf)
         return 1;
