@@ -73,8 +73,8 @@ segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt
     if (!c->pane_index || !c->pane_sum || !c->pane_count || !c->seg || !c->acc || !c->centroid ||
         !c->reservoir || !c->terms || !c->scratch_x || !c->scratch_unit || !c->scratch_sims ||
         cl_users_init(&c->users, opt->user_capacity, c->profile_bytes)) {
-        segstream_cluster_free(c);
         segstream_err_set(err, "cluster: out of memory (k = %d, dim = %d, %d panes)", c->k, c->d, c->n_ring);
+        segstream_cluster_free(c); /* after the message: it reads c */
         return NULL;
     }
     for (int r = 0; r < c->n_ring; r++)
