@@ -99,6 +99,21 @@ static void codec_seeds(void)
                 if (segstream_avro_file_writer_close(w, &err))
                     die("avro close", &err);
             }
+            if (t == SEGSTREAM_RECORD_INTEREST_CHANGE && !all) {
+                /* 500 equal records: a deflate block that inflates to 50x its
+                 * size, so the reader's output buffer has to grow */
+                char path[512];
+                path_of(path, sizeof path, "avro_file", "interest_change_repeated_deflate.avro");
+                segstream_avro_file_writer *w =
+                    segstream_avro_file_writer_open(path, SEGSTREAM_RECORD_INTEREST_CHANGE, "deflate", &err);
+                if (!w)
+                    die("avro writer", &err);
+                for (int i = 0; i < 500; i++)
+                    if (segstream_avro_file_writer_append(w, &rec, &err))
+                        die("avro append", &err);
+                if (segstream_avro_file_writer_close(w, &err))
+                    die("avro close", &err);
+            }
             segstream_record_clear(&rec);
         }
     segstream_codec_free(codec);
