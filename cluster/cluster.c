@@ -73,8 +73,8 @@ segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt
     if (!c->pane_index || !c->pane_sum || !c->pane_count || !c->seg || !c->acc || !c->centroid ||
         !c->reservoir || !c->terms || !c->scratch_x || !c->scratch_unit || !c->scratch_sims ||
         cl_users_init(&c->users, opt->user_capacity, c->profile_bytes)) {
-        segstream_cluster_free(c);
         segstream_err_set(err, "cluster: out of memory (k = %d, dim = %d, %d panes)", c->k, c->d, c->n_ring);
+        segstream_cluster_free(c); /* after the message: it reads c */
         return NULL;
     }
     for (int r = 0; r < c->n_ring; r++)
@@ -463,6 +463,11 @@ void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_s
                        (size_t)c->k * c->opt.label_table_size * sizeof(cl_term) +
                        cl_users_memory(&c->users, c->profile_bytes) +
                        (size_t)c->cap_boot * sizeof(cl_boot_event) + (size_t)c->n_boot * c->d * sizeof(float);
+}
+
+int segstream_cluster_dim(const segstream_cluster *c)
+{
+    return c->d;
 }
 
 int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity)

@@ -209,6 +209,9 @@ typedef struct segstream_cluster_stats {
 
 void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_stats *stats);
 
+/* The vector dimension the model was created or restored with. */
+int segstream_cluster_dim(const segstream_cluster *c);
+
 /* The user's current segment (-1: none or unknown user); similarity optional. */
 int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity);
 

@@ -358,9 +358,26 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         segstream_err_prefix(err, "cluster restore");
         return NULL;
     }
-    c = segstream_cluster_create(&opt, err);
+    /* Valid options can describe a model of terabytes (dim 65536, k 4096,
+     * 10000 panes). Its panes, centroids, reservoirs and label counters are
+     * all in the payload, so a blob too short to hold them is refused before
+     * anything is allocated; the user table starts no larger than the users
+     * the payload could hold (the option itself is kept for the next snapshot). */
+    double kd_bytes = 4.0 * opt.k * opt.dim;
+    double n_ring = (double)(opt.window_ms / opt.pane_ms) +
+                    (double)((opt.allowed_lateness_ms + opt.pane_ms - 1) / opt.pane_ms) + 1;
+    double need = n_ring * (8 + kd_bytes + 8.0 * opt.k) + kd_bytes * (2.0 + opt.reservoir_size) +
+                  24.0 * opt.k * opt.label_table_size;
+    if (need > (double)(r.n - r.pos))
+        CORRUPT("options describe a model larger than the snapshot");
+    segstream_cluster_options create_opt = opt;
+    long max_users = (long)((r.n - r.pos) / (cl_profile_bytes(opt.profile_codec, opt.dim) + 44));
+    if (create_opt.user_capacity > max_users)
+        create_opt.user_capacity = (int)max_users;
+    c = segstream_cluster_create(&create_opt, err);
     if (!c)
         return NULL;
+    c->opt.user_capacity = opt.user_capacity;
     c->max_time = get_i64(&r);
     c->watermark = get_i64(&r);
     c->model_pane = get_i64(&r);

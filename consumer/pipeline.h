@@ -135,7 +135,9 @@ int segstream_pipeline_dim(const segstream_pipeline *p);
 int segstream_pipeline_snapshot(const segstream_pipeline *p, uint8_t **blob, size_t *len, segstream_err *err);
 
 /* Replaces p's state by a snapshot's (the encoder and its cache stay). A
- * corrupt or foreign blob is an error that leaves p unchanged. Returns 0 or -1. */
+ * corrupt or foreign blob, or one whose model takes vectors of another
+ * dimension than this encoder's, is an error that leaves p unchanged.
+ * Returns 0 or -1. */
 int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_t len, segstream_err *err);
 
 typedef struct segstream_pipeline_stats {

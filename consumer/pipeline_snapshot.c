@@ -89,6 +89,14 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     segstream_stage_cluster *c = segstream_stage_cluster_restore(blob + r.pos, (size_t)cl, err);
     if (!c)
         return segstream_err_prefix(err, "pipeline restore");
+    /* A snapshot written with another model (model.path changed) would feed
+     * this encoder's vectors into centroids of another length. */
+    if (p->dim > 0 && segstream_stage_cluster_dim(c) != p->dim) {
+        int dim = segstream_stage_cluster_dim(c);
+        segstream_stage_cluster_free(c);
+        return segstream_err_set(err, "pipeline restore: the snapshot's model takes %d-dimension vectors, this "
+                                      "encoder gives %d (was model.path changed?)", dim, p->dim);
+    }
     r.pos += (size_t)cl;
     segstream_pipeline tmp = {0}; /* the pipeline's own state, swapped in on success */
     int64_t n_boot, has_last;
@@ -104,7 +112,7 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     for (int64_t i = 0; !rc && i < n_boot; i++) {
         boot_entry *e = &tmp.boot[i];
         tmp.n_boot++;
-        int64_t part;
+        int64_t part = 0;
         rc = segstream_avro_get_string(&r, "boot.event_id", &e->event_id) ||
              segstream_avro_get_string(&r, "boot.user_id", &e->user_id) ||
              segstream_avro_get_string(&r, "boot.topic", &e->topic) ||
@@ -116,7 +124,7 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
     if (!rc)
         rc = segstream_avro_get_long(&r, "has_last", &has_last);
     if (!rc && has_last) {
-        int64_t part;
+        int64_t part = 0;
         rc = segstream_avro_get_string(&r, "last.event_id", &tmp.last_event_id) ||
              segstream_avro_get_string(&r, "last.topic", &tmp.last_topic) ||
              segstream_avro_get_long(&r, "last.partition", &part) ||

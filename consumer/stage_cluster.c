@@ -153,6 +153,11 @@ int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_s
     return 0;
 }
 
+int segstream_stage_cluster_dim(const segstream_stage_cluster *c)
+{
+    return segstream_cluster_dim(ccl(c));
+}
+
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c)
 {
     segstream_cluster_stats st;

@@ -82,6 +82,9 @@ typedef struct segstream_stage_cluster_gauges {
 } segstream_stage_cluster_gauges;
 void segstream_stage_cluster_get_gauges(const segstream_stage_cluster *c, segstream_stage_cluster_gauges *g);
 
+/* The vector dimension of the model (a restored one's comes from its snapshot). */
+int segstream_stage_cluster_dim(const segstream_stage_cluster *c);
+
 /* Publishes every active segment through sink->segment (the full catalog). */
 void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink);
 

@@ -1,6 +1,7 @@
 /* test_snapshot.c - the snapshot property: snapshot at random points, restore,
  * feed the rest -> byte-identical outputs to an uninterrupted run; blobs are
- * deterministic; corrupt, truncated or foreign blobs are errors, never crashes. */
+ * deterministic; corrupt, truncated or foreign blobs are errors, never crashes;
+ * forged model sizes are refused before anything is allocated. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +223,64 @@ static void corrupt_blobs_are_rejected(void **state)
     rec_free(&r);
 }
 
+static void put_i64_at(uint8_t *blob, size_t at, int64_t v)
+{
+    for (int b = 0; b < 8; b++)
+        blob[at + b] = (uint8_t)((uint64_t)v >> (8 * b));
+}
+
+static void fix_checksum(uint8_t *blob, size_t len)
+{
+    uint64_t sum = fnv64(blob + 28, len - 28);
+    for (int b = 0; b < 8; b++)
+        blob[20 + b] = (uint8_t)(sum >> (8 * b));
+}
+
+/* Found by fuzz_cluster_snapshot: options within their ranges can describe a
+ * model of terabytes (restore allocated it before reading the payload, and
+ * the out-of-memory path then read the freed model), and a user capacity
+ * hint of 2^30 made restore allocate a 2^30-user table. Offsets are those of
+ * the payload's options (dim, k, window, pane, ..., user_capacity at 152). */
+static void forged_sizes_are_refused_before_allocating(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts();
+    segstream_err err = {{0}};
+    recorder r = {0};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    run_range(c, &r, 0, 500);
+    uint8_t *blob, *again;
+    size_t len, len2;
+    assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
+    segstream_cluster_free(c);
+    uint8_t *bad = malloc(len);
+
+    memcpy(bad, blob, len);
+    put_i64_at(bad, 28 + 0, 65536);              /* dim */
+    put_i64_at(bad, 28 + 8, 4096);               /* k */
+    put_i64_at(bad, 28 + 16, 10000 * o.pane_ms); /* window: 10000 panes */
+    put_i64_at(bad, 28 + 56, 4096);              /* init_sample >= k */
+    fix_checksum(bad, len);
+    assert_null(segstream_cluster_restore(bad, len, &err));
+    assert_non_null(strstr(err.message, "larger than the snapshot"));
+
+    /* The capacity hint is no size: the model restores, and keeps the hint. */
+    memcpy(bad, blob, len);
+    put_i64_at(bad, 28 + 152, INT64_C(1) << 30);
+    fix_checksum(bad, len);
+    c = segstream_cluster_restore(bad, len, &err);
+    if (!c)
+        fail_msg("restore with a 2^30 capacity hint: %s", err.message);
+    assert_int_equal(segstream_cluster_snapshot(c, &again, &len2, &err), 0);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, bad, len);
+    segstream_cluster_free(c);
+    free(again);
+    free(bad);
+    free(blob);
+    rec_free(&r);
+}
+
 static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
 
 int main(void)
@@ -230,6 +289,7 @@ int main(void)
         cmocka_unit_test_prestate(restore_and_replay_equals_uninterrupted, &fp16),
         cmocka_unit_test_prestate(restore_and_replay_equals_uninterrupted, &int8),
         cmocka_unit_test(corrupt_blobs_are_rejected),
+        cmocka_unit_test(forged_sizes_are_refused_before_allocating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * invalid kind (nothing lost), invalid UTF-8 repaired and a 1 MB text cut
  * instead of refused, and the snapshot property: A, snapshot, restore into
  * a fresh pipeline, B == A then B, byte for byte (split during the
- * bootstrap and after it). The encoder cache is off where outputs of two
+ * bootstrap and after it); a snapshot of a model of another dimension is
+ * refused on restore. The encoder cache is off where outputs of two
  * pipelines are compared: a cache hit returns the vector of an earlier
  * forward pass, whose last bits depend on that pass's other texts. */
 #include <setjmp.h>
@@ -392,6 +393,28 @@ static void test_snapshot_restore(void **state)
     collector_free(&whole);
 }
 
+/* A valid snapshot of an 8-dimension model (the fuzz seed make_seeds wrote)
+ * must not restore into a pipeline whose encoder gives 384 dimensions: its
+ * vectors would overrun the centroids (found reviewing restore for fuzzing). */
+static void test_restore_other_dimension(void **state)
+{
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/pipeline_snapshot/running.bin", getenv("SEGSTREAM_ROOT"));
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t blob[1 << 16];
+    size_t len = fread(blob, 1, sizeof blob, f);
+    fclose(f);
+    assert_true(len > 0 && len < sizeof blob);
+    segstream_stage_settings s = settings(3, 20);
+    segstream_pipeline *p = open_pipeline(&s);
+    segstream_err err = {{0}};
+    assert_int_equal(segstream_pipeline_restore(p, blob, len, &err), -1);
+    assert_non_null(strstr(err.message, "8-dimension"));
+    segstream_pipeline_close(p);
+}
+
 static int load_titles(void **state)
 {
     (void)state;
@@ -427,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_order_ids_dedupe),
         cmocka_unit_test(test_dead_letters),
         cmocka_unit_test(test_snapshot_restore),
+        cmocka_unit_test(test_restore_other_dimension),
     };
     return cmocka_run_group_tests(tests, load_titles, free_titles);
 }

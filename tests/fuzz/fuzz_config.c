@@ -1,9 +1,13 @@
-/* fuzz_config.c - libFuzzer target for the properties parser and the value
- * checks: any bytes either parse or fail with a message, never crash or
- * leak; a configuration that parses and validates must print (--show) and
- * load back to the same effective configuration. Built with
- * -DSEGSTREAM_FUZZ=ON; seeds in tests/consumer/corpus/config. */
+/* fuzz_config.c - libFuzzer target for configuration loading: the
+ * properties parser and the value checks. Any bytes either parse or fail with
+ * a message, never crash or leak; a configuration that parses and validates
+ * must print (--show) and load back to the same effective configuration, map
+ * to cluster options the model accepts, and give its schema ids, kafka.* keys
+ * and secrets to the readers the stage uses (the librdkafka configuration
+ * included, which may refuse a value but must not crash). The same bytes go
+ * through the duration parser. Seeds: tests/fuzz/corpus/config. */
 #include "consumer/config.h"
+#include "consumer/config_cluster.h"
 #include "consumer/duration.h"
 
 #include <stdbool.h>
@@ -32,6 +36,41 @@ static bool contains(const uint8_t *data, size_t size, const char *needle)
     return false;
 }
 
+static int on_schema_id(void *ctx, uint32_t id, const char *type, segstream_err *err)
+{
+    (void)err;
+    *(size_t *)ctx += id + strlen(type);
+    return 0;
+}
+
+static void on_kafka(void *ctx, const char *name, const char *value)
+{
+    *(size_t *)ctx += strlen(name) + strlen(value);
+}
+
+static void on_secret(void *ctx, const char *value)
+{
+    *(size_t *)ctx += strlen(value);
+}
+
+/* What the stage reads from a validated configuration. */
+static void use(const segstream_config *cfg)
+{
+    segstream_err err = {{0}};
+    segstream_cluster_options opt;
+    if (segstream_config_cluster_options(cfg, 384, &opt, &err) < 0) {
+        fprintf(stderr, "validated configuration refused by the model: %s\n", err.message);
+        abort();
+    }
+    size_t seen = 0;
+    segstream_config_each_schema_id(cfg, on_schema_id, &seen, &err);
+    segstream_config_each_kafka(cfg, on_kafka, &seen);
+    segstream_config_each_secret(cfg, on_secret, &seen);
+    rd_kafka_conf_t *kc = segstream_config_kafka_conf(cfg, &err);
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (segstream_config_parse(cfg, (const char *)data, size, "fuzz", &err) == 0 &&
         segstream_config_validate(cfg, &err) == 0) {
+        use(cfg);
         /* Round trip through --show. Secrets are printed as *** and values
          * read through KEY.file may span lines: neither round-trips. */
         char *first = show(cfg);
