@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare_runs.py REF OTHER NAME - two `kafka_inspect dump` files of the same
 topic kind from two runs of the stage on the same input: must be equal byte
-for byte (per partition, records in offset order, key and value bytes).
+for byte (per partition, records in offset order, key, value and headers).
 
 Exit 0 when equal, 1 otherwise. SegmentChange dumps (any record with an
 event_id) must also have unique event ids. On a difference it says what
@@ -16,14 +16,15 @@ import sys
 
 
 def load(path):
-    """[(partition, key, value, record or None)] in file order."""
+    """[(partition, key, value + headers, record or None)] in file order."""
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            cols = line.rstrip("\n").split("\t", 3)
-            if len(cols) != 4:
+            cols = line.rstrip("\n").split("\t", 4)
+            if len(cols) != 5:
                 sys.exit(f"{path}:{n}: not a kafka_inspect dump line")
-            out.append((int(cols[0]), cols[1], cols[2], None if cols[3] == "-" else json.loads(cols[3])))
+            rec = None if cols[4] == "-" else json.loads(cols[4])
+            out.append((int(cols[0]), cols[1], cols[2] + " " + cols[3], rec))
     return out
 
 

@@ -1,8 +1,9 @@
 /* kafka_inspect.c - what the end-to-end tests read back from the broker, as
  * plain text that shell scripts can compare with cmp(1).
  *   kafka_inspect dump TOPIC           every partition, read_committed, to its end: one line a
- *                                      record, "PARTITION<TAB>KEYHEX<TAB>VALUEHEX<TAB>JSON" (JSON:
- *                                      the value decoded, or "-" if it does not decode), partition
+ *                                      record, "PARTITION<TAB>KEYHEX<TAB>VALUEHEX<TAB>HEADERS<TAB>JSON"
+ *                                      (HEADERS: "name=value;..." with \t \n ; \\ escaped, "-" if
+ *                                      none; JSON: the value decoded, "-" if it does not), partition
  *                                      by partition in offset order. Offsets are left out: aborted
  *                                      transactions and their markers take offsets too, so two runs
  *                                      with the same records may number them differently.
@@ -113,12 +114,42 @@ static bool put_hex(text *t, const void *data, size_t n)
     return true;
 }
 
-/* "P\tKEY\tVALUE\tJSON\n" for one record. */
+static bool put_escaped(text *t, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *e = s[i] == '\t' ? "\\t"
+                        : s[i] == '\n' ? "\\n"
+                        : s[i] == ';'  ? "\\;"
+                        : s[i] == '\\' ? "\\\\"
+                                       : NULL;
+        if (!(e ? put(t, e, 2) : put(t, s + i, 1)))
+            return false;
+    }
+    return true;
+}
+
+static bool put_headers(text *t, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) || !rd_kafka_header_cnt(h))
+        return put(t, "-", 1);
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &val, &len); i++)
+        if ((i && !put(t, ";", 1)) || !put_escaped(t, name, strlen(name)) || !put(t, "=", 1) ||
+            !put_escaped(t, val ? val : "", val ? len : 0))
+            return false;
+    return true;
+}
+
+/* "P\tKEY\tVALUE\tHEADERS\tJSON\n" for one record. */
 static bool put_record(text *t, const segstream_codec *codec, const rd_kafka_message_t *m)
 {
     char head[16];
     if (!put(t, head, (size_t)snprintf(head, sizeof head, "%d\t", (int)m->partition)) ||
-        !put_hex(t, m->key, m->key_len) || !put(t, "\t", 1) || !put_hex(t, m->payload, m->len) || !put(t, "\t", 1))
+        !put_hex(t, m->key, m->key_len) || !put(t, "\t", 1) || !put_hex(t, m->payload, m->len) ||
+        !put(t, "\t", 1) || !put_headers(t, m) || !put(t, "\t", 1))
         return false;
     segstream_err err = {{0}};
     segstream_record rec;
