@@ -17,8 +17,9 @@
 #            offset committed.
 #   idle:  300 events, all committed, the stage waiting for input: SIGTERM ->
 #          exit 0 in time, everything committed, output = its changes.
-#   startup: SIGTERM 0-3 s after start (model load, transactions, group join):
-#          exit 0 in time; whatever it committed is consistent as above.
+#   startup: SIGTERM 0-300 ms after start, before the stage logs that it
+#          consumes (model load, producer, transactions): exit 0 in time;
+#          whatever it committed is consistent as above.
 # The seed: $SEGSTREAM_SHUTDOWN_SEED, else from the clock; printed.
 set -euo pipefail
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
@@ -129,9 +130,10 @@ idle)
   sleep 2
   what="idle, every event committed" ;;
 startup)
-  delay_ms=$((RANDOM % 3000))
-  sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
-  what="$delay_ms ms after start" ;;
+  delay_ms=$((RANDOM % 300))
+  sleep "0.$(printf %03d "$delay_ms")"
+  what="$delay_ms ms after start"
+  grep -q '"consuming ' "$work/first.log" && what="$what (already consuming: start-up was over)" ;;
 esac
 kill -0 "$pid" 2>/dev/null || fail "the stage ended before the signal"
 sent=$(now_ms)
