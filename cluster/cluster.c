@@ -255,6 +255,8 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     }
     float *p = c->scratch_x;
     if (i < 0) {
+        if (cl_evict_for_new_user(c, sink, t, err))
+            return -1;
         i = cl_users_insert(u, ev->user_id, h, pb);
         if (i < 0)
             return segstream_err_set(err, "cluster: out of memory adding user %ld", u->n + 1);

@@ -60,12 +60,17 @@ typedef struct segstream_cluster_options {
     int label_terms;              /* keywords per segment label */
     int label_table_size;         /* decayed term counters kept per segment (bounded memory) */
     int user_capacity;            /* initial user table capacity hint (grows as needed) */
+    long max_users;               /* most users tracked (bounds memory); 0 = no limit. When a new
+                                     user would exceed it, the least recently active users
+                                     (last event time, then id; max_users/64 of them, at least
+                                     one) expire with an EXPIRED change, so the scan for them
+                                     is amortised over many insertions */
 } segstream_cluster_options;
 
 /* The defaults: dim 384, k 64, window 7d, pane 1h, half-life 1d, lateness 5m,
  * no future-skew limit, init sample 1000, 20 Lloyd iterations, 10 restarts, seed 42, retire share
  * 0.05, merge cosine 0.95, hysteresis 0.02, fp16 profiles, slice 64 users,
- * reservoir 32, 5 label terms out of 64 counters, 1024 users. */
+ * reservoir 32, 5 label terms out of 64 counters, 1024 users, no user limit. */
 segstream_cluster_options segstream_cluster_default_options(void);
 
 /* Checks every field. Returns 0, or -1 with err naming the field, its value and

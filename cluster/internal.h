@@ -156,6 +156,11 @@ int cl_choose(const segstream_cluster *c, int current, const float *sims, int be
 int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, const float *unit,
                    const segstream_cluster_sink *sink, int update_centroids, segstream_err *err);
 
+/* evict.c: makes room for one new user when options.max_users is reached,
+ * expiring the least recently active users (EXPIRED changes at `time`). */
+int cl_evict_for_new_user(segstream_cluster *c, const segstream_cluster_sink *sink, int64_t time,
+                          segstream_err *err);
+
 /* panes.c */
 int64_t cl_floor_div(int64_t a, int64_t b);
 int64_t cl_pane_of(const segstream_cluster *c, int64_t t);

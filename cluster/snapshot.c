@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 1u
+#define SNAPSHOT_VERSION 2u /* 2: options gained max_users */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
 
 typedef struct writer {
@@ -184,6 +184,7 @@ static void put_options(writer *w, const segstream_cluster_options *o)
     put_i64(w, o->label_terms);
     put_i64(w, o->label_table_size);
     put_i64(w, o->user_capacity);
+    put_i64(w, o->max_users);
 }
 
 static int get_options(reader *r, segstream_cluster_options *o)
@@ -222,6 +223,9 @@ static int get_options(reader *r, segstream_cluster_options *o)
     o->label_terms = (int)tail[3];
     o->label_table_size = (int)tail[4];
     o->user_capacity = (int)tail[5];
+    o->max_users = get_i64(r);
+    if (r->failed || o->max_users < 0 || o->max_users > INT32_MAX)
+        return -1;
     return 0;
 }
 

@@ -1,15 +1,15 @@
 /* cmd_run.c - `segstream run`: the pipeline over files (file mode).
  *
- * Reads every event of the input (NDJSON or Avro container file), orders
- * them by (event_time, position in the file) with a stable sort, and feeds
- * them to the pipeline in batches of --batch-events; writes changes,
- * catalog records and dead letters as NDJSON. Lines that do not decode are
- * dead-lettered first, in file order, as they are read.
+ * Reads every event of the input (NDJSON or Avro container file) and feeds
+ * them to the pipeline in file order, in batches of --batch-events; writes
+ * changes, catalog records and dead letters as NDJSON. Lines that do not
+ * decode are dead-lettered first, in file order, as they are read.
  *
- * Why the whole input is read first: ordering the whole file makes the
- * output independent of the batch size even when the file is not in event
- * time order (the Kafka path orders within a poll batch only). The memory
- * is that of the decoded events (about 100 bytes plus the text per event).
+ * Why file order: a file is one partition, and the Kafka path applies each
+ * partition in offset order (events out of time order are late events for
+ * the model, counted in their pane or refused as too late), so the same
+ * events give the same output through either path. The whole input is read
+ * first (about 100 bytes plus the text per event).
  *
  * Why texts are encoded in fixed chunks of --encode-chunk events of the
  * ordered input, separately from the batches: the encoder's floats depend in
@@ -19,6 +19,7 @@
  *
  * Without --input and --output, `run` is the Kafka stage (kafka_stage.c). */
 #include "consumer/commands.h"
+#include "consumer/config_stage.h"
 #include "consumer/codec.h"
 #include "consumer/file_sink.h"
 #include "consumer/file_source.h"
@@ -26,6 +27,7 @@
 #include "consumer/pipeline.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,7 +38,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: segstream run --input EVENTS --output CHANGES --model DIR [options]\n\n"
+            "usage: segstream run --input EVENTS --output CHANGES [-c FILE] [--set key=value]... [options]\n\n"
             "  --input FILE          InterestChange events: NDJSON (one a line) or an Avro container file\n"
             "  --output FILE         SegmentChange NDJSON (\"-\" = stdout)\n"
             "  --segments FILE       Segment catalog NDJSON (every change, then the final catalog)\n"
@@ -45,37 +47,15 @@ static void usage(FILE *out)
             "  --source-topic NAME   source_topic of the outputs (default interest-changes)\n"
             "  --batch-events N      events per pipeline batch (default 1000)\n"
             "  --encode-chunk N      events per encoder call (default 256)\n"
+            "  -c, --config FILE     properties file: its model.*, encoder.*, cluster.*, pipeline.* keys apply\n"
+            "  --set key=value       overrides one key (see segstream config --list)\n"
             "  --k N  --window D  --pane D  --half-life D  --lateness D  --future-skew D\n"
             "  --init-sample N  --seed N  --hysteresis X  --slice N  --label-terms N\n"
-            "                        cluster settings (defaults: cluster/'s)\n"
-            "  --threads N  --batch-tokens N  --cache N   encoder settings\n"
-            "  --max-text-bytes N    texts are cut there before tokenizing (default 65536)\n"
+            "                        shorthands for cluster.k, cluster.window, ... cluster.reassign_slice\n"
+            "  --threads N  --batch-tokens N  --cache N   shorthands for encoder.*\n"
+            "  --max-text-bytes N    shorthand for pipeline.max_text_bytes\n"
             "  --quiet               no summary on stderr\n"
             "Durations: 500ms, 30s, 15m, 6h, 7d (a bare number is milliseconds).\n");
-}
-
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    double mult;
-    if (!strcmp(end, "") || !strcmp(end, "ms"))
-        mult = 1;
-    else if (!strcmp(end, "s"))
-        mult = 1e3;
-    else if (!strcmp(end, "m"))
-        mult = 60e3;
-    else if (!strcmp(end, "h"))
-        mult = 3600e3;
-    else if (!strcmp(end, "d"))
-        mult = 86400e3;
-    else
-        return -1;
-    *out = (int64_t)(v * mult);
-    return 0;
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -92,15 +72,65 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 enum {
     OPT_INPUT = 256, OPT_OUTPUT, OPT_SEGMENTS, OPT_DLQ, OPT_MODEL, OPT_TOPIC, OPT_BATCH, OPT_CHUNK, OPT_K,
     OPT_WINDOW, OPT_PANE, OPT_HALF_LIFE, OPT_LATENESS, OPT_SKEW, OPT_INIT, OPT_SEED, OPT_HYST, OPT_SLICE,
-    OPT_LABEL, OPT_THREADS, OPT_TOKENS, OPT_CACHE, OPT_MAX_TEXT, OPT_QUIET, OPT_HELP,
+    OPT_LABEL, OPT_THREADS, OPT_TOKENS, OPT_CACHE, OPT_MAX_TEXT, OPT_QUIET, OPT_HELP, OPT_CONFIG, OPT_SET,
 };
 
+#define MAX_SETS 64
+
 typedef struct run_args {
-    const char *input, *output, *segments, *dead_letters, *topic;
+    const char *input, *output, *segments, *dead_letters, *topic, *config_file;
     long batch_events, encode_chunk;
     int quiet;
+    char *sets[MAX_SETS]; /* --set and the shorthand flags, as key=value; owned */
+    size_t nsets;
+    segstream_config *cfg;
     segstream_stage_settings settings;
 } run_args;
+
+/* The shorthand flags are configuration keys (one mapping, one validation). */
+static const struct {
+    int opt;
+    const char *key;
+} flag_keys[] = {
+    {OPT_MODEL, "model.path"},
+    {OPT_K, "cluster.k"},
+    {OPT_WINDOW, "cluster.window"},
+    {OPT_PANE, "cluster.pane"},
+    {OPT_HALF_LIFE, "cluster.half_life"},
+    {OPT_LATENESS, "cluster.allowed_lateness"},
+    {OPT_SKEW, "cluster.max_future_skew"},
+    {OPT_INIT, "cluster.init_sample"},
+    {OPT_SEED, "cluster.seed"},
+    {OPT_HYST, "cluster.hysteresis"},
+    {OPT_SLICE, "cluster.reassign_slice"},
+    {OPT_LABEL, "cluster.label_terms"},
+    {OPT_THREADS, "encoder.threads"},
+    {OPT_TOKENS, "encoder.batch_tokens"},
+    {OPT_CACHE, "encoder.cache_entries"},
+    {OPT_MAX_TEXT, "pipeline.max_text_bytes"},
+};
+
+static int add_set(run_args *a, const char *key, const char *value)
+{
+    if (a->nsets == MAX_SETS) {
+        fprintf(stderr, "segstream run: more than %d settings on the command line\n", MAX_SETS);
+        return -1;
+    }
+    size_t n = (key ? strlen(key) + 1 : 0) + strlen(value) + 1;
+    char *kv = malloc(n);
+    if (!kv)
+        return -1;
+    snprintf(kv, n, "%s%s%s", key ? key : "", key ? "=" : "", value);
+    a->sets[a->nsets++] = kv;
+    return 0;
+}
+
+static void free_args(run_args *a)
+{
+    for (size_t i = 0; i < a->nsets; i++)
+        free(a->sets[i]);
+    segstream_config_free(a->cfg);
+}
 
 /* Returns 0, 1 for --help, or 2 for bad usage (message printed). */
 static int parse_args(int argc, char **argv, run_args *a)
@@ -118,46 +148,42 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"label-terms", required_argument, 0, OPT_LABEL}, {"threads", required_argument, 0, OPT_THREADS},
         {"batch-tokens", required_argument, 0, OPT_TOKENS}, {"cache", required_argument, 0, OPT_CACHE},
         {"max-text-bytes", required_argument, 0, OPT_MAX_TEXT}, {"quiet", no_argument, 0, OPT_QUIET},
-        {"help", no_argument, 0, OPT_HELP},               {0, 0, 0, 0},
+        {"help", no_argument, 0, OPT_HELP},               {"config", required_argument, 0, OPT_CONFIG},
+        {"set", required_argument, 0, OPT_SET},           {0, 0, 0, 0},
     };
-    segstream_stage_settings *s = &a->settings;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        long v = 0;
+    bool model_given = false;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case OPT_INPUT: a->input = optarg; break;
         case OPT_OUTPUT: a->output = optarg; break;
         case OPT_SEGMENTS: a->segments = optarg; break;
         case OPT_DLQ: a->dead_letters = optarg; break;
-        case OPT_MODEL: s->model_dir = optarg; break;
         case OPT_TOPIC: a->topic = optarg; break;
         case OPT_BATCH: bad = parse_long(optarg, 1, 10000000, &a->batch_events); break;
         case OPT_CHUNK: bad = parse_long(optarg, 1, 1000000, &a->encode_chunk); break;
-        case OPT_K: bad = parse_long(optarg, 1, 100000, &v); s->k = (int)v; break;
-        case OPT_WINDOW: bad = parse_duration(optarg, &s->window_ms); break;
-        case OPT_PANE: bad = parse_duration(optarg, &s->pane_ms); break;
-        case OPT_HALF_LIFE: bad = parse_duration(optarg, &s->half_life_ms); break;
-        case OPT_LATENESS: bad = parse_duration(optarg, &s->allowed_lateness_ms); break;
-        case OPT_SKEW: bad = parse_duration(optarg, &s->max_future_skew_ms); break;
-        case OPT_INIT: bad = parse_long(optarg, 1, 100000000, &v); s->init_sample = (int)v; break;
-        case OPT_SEED: bad = parse_long(optarg, 0, __LONG_MAX__, &v); s->seed = (uint64_t)v; break;
-        case OPT_HYST: {
-            char *end;
-            s->hysteresis = strtod(optarg, &end);
-            bad = end == optarg || *end;
-            break;
-        }
-        case OPT_SLICE: bad = parse_long(optarg, 0, 100000000, &v); s->reassign_slice = (int)v; break;
-        case OPT_LABEL: bad = parse_long(optarg, 0, 1000, &v); s->label_terms = (int)v; break;
-        case OPT_THREADS: bad = parse_long(optarg, 0, 4096, &v); s->encoder_threads = (int)v; break;
-        case OPT_TOKENS: bad = parse_long(optarg, 1, 1 << 24, &v); s->encoder_batch_tokens = (int)v; break;
-        case OPT_CACHE: bad = parse_long(optarg, 0, 100000000, &v); s->encoder_cache_entries = (size_t)v; break;
-        case OPT_MAX_TEXT: bad = parse_long(optarg, 16, 1L << 30, &v); s->max_text_bytes = (size_t)v; break;
         case OPT_QUIET: a->quiet = 1; break;
         case OPT_HELP: usage(stdout); return 1;
-        default: usage(stderr); return 2;
+        case 'c':
+        case OPT_CONFIG: a->config_file = optarg; break;
+        case OPT_SET:
+            if (add_set(a, NULL, optarg))
+                return 2;
+            break;
+        default: {
+            size_t i = 0;
+            while (i < sizeof flag_keys / sizeof flag_keys[0] && flag_keys[i].opt != c)
+                i++;
+            if (i == sizeof flag_keys / sizeof flag_keys[0]) {
+                usage(stderr);
+                return 2;
+            }
+            model_given |= c == OPT_MODEL;
+            if (add_set(a, flag_keys[i].key, optarg))
+                return 2;
+        }
         }
         if (bad) {
             fprintf(stderr, "segstream run: bad value '%s' for --%s\n", optarg, opts[c - OPT_INPUT].name);
@@ -169,10 +195,19 @@ static int parse_args(int argc, char **argv, run_args *a)
         usage(stderr);
         return 2;
     }
-    if (!s->model_dir && !(s->model_dir = getenv("SEGSTREAM_MODEL_DIR"))) {
-        fprintf(stderr, "segstream run: --model DIR is required (or set SEGSTREAM_MODEL_DIR)\n");
+    segstream_err err = {{0}};
+    a->cfg = segstream_config_load(a->config_file, a->sets, a->nsets, &err);
+    if (!a->cfg) {
+        fprintf(stderr, "segstream run: %s\n", err.message);
         return 2;
     }
+    a->settings = segstream_config_stage_settings(a->cfg);
+    a->settings.keep_input_order = 1;
+    /* file mode's own default: the model of the environment (tests, tools) */
+    const char *env_model = getenv("SEGSTREAM_MODEL_DIR");
+    if (!model_given && segstream_config_source_of(a->cfg, "model.path") == SEGSTREAM_CONFIG_DEFAULT && env_model &&
+        *env_model)
+        a->settings.model_dir = env_model;
     return 0;
 }
 
@@ -181,15 +216,6 @@ typedef struct file_event {
     segstream_record record;
     int64_t position;
 } file_event;
-
-static int cmp_event(const void *a, const void *b)
-{
-    const file_event *x = a, *y = b;
-    int64_t tx = x->record.interest_change.event_time, ty = y->record.interest_change.event_time;
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return (x->position > y->position) - (x->position < y->position);
-}
 
 /* Reads all inputs: decoded events into *events, undecodable ones straight to
  * the dead letters. Returns 0 or -1 with err. */
@@ -302,11 +328,12 @@ int segstream_cmd_run(int argc, char **argv)
 {
     if (!is_file_mode(argc, argv))
         return segstream_cmd_run_kafka(argc, argv);
-    run_args a = {.topic = "interest-changes", .batch_events = 1000, .encode_chunk = 256,
-                  .settings = segstream_stage_default_settings()};
+    run_args a = {.topic = "interest-changes", .batch_events = 1000, .encode_chunk = 256};
     int prc = parse_args(argc, argv, &a);
-    if (prc)
+    if (prc) {
+        free_args(&a);
         return prc == 1 ? 0 : 2;
+    }
 
     struct timespec t_start, t_read, t_end;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
@@ -334,8 +361,6 @@ int segstream_cmd_run(int argc, char **argv)
         goto fail;
     if (read_input(a.input, a.topic, &sink, &events, &n, &undecodable, &err))
         goto fail;
-    if (n)
-        qsort(events, n, sizeof *events, cmp_event);
     clock_gettime(CLOCK_MONOTONIC, &t_read);
 
     pev = calloc(n ? n : 1, sizeof *pev);
@@ -370,7 +395,7 @@ int segstream_cmd_run(int argc, char **argv)
                 "segstream run: %zu events (%" PRIu64 " undecodable) in %.2f s = %.0f events/s; applied %" PRIu64
                 ", dead letters %" PRIu64 ", changes %" PRIu64 ", segment records %" PRIu64 ", model version %" PRId64
                 "\n"
-                "  time: read+sort %.3f s, pipeline %.3f s = encoder %.3f s (%" PRIu64 " distinct texts) + rest %.3f s"
+                "  time: read %.3f s, pipeline %.3f s = encoder %.3f s (%" PRIu64 " distinct texts) + rest %.3f s"
                 " (%.1f%% of the encoder's time)\n",
                 n, undecodable, total, total > 0 ? (double)n / total : 0.0, st.applied, st.dead_letters + undecodable,
                 st.changes, st.segments, st.model_version, seconds(&t_start, &t_read), pipe, enc, st.texts_encoded,
@@ -393,5 +418,6 @@ done:
         fclose(seg);
     if (dlq)
         fclose(dlq);
+    free_args(&a);
     return status;
 }

@@ -12,6 +12,8 @@ int segstream_cmd_produce(int argc, char **argv);  /* NDJSON -> Avro records on 
 int segstream_cmd_consume(int argc, char **argv);  /* Avro records on a topic -> NDJSON */
 int segstream_cmd_cluster(int argc, char **argv);  /* cluster: embeddings -> segments (evaluation) */
 int segstream_cmd_run(int argc, char **argv);      /* the pipeline over files: events -> segment changes */
-int segstream_cmd_config(int argc, char **argv);   /* list keys / show the effective configuration */
+int segstream_cmd_config(int argc, char **argv);
+int segstream_cmd_replay(int argc, char **argv);   /* the Kafka stage over a fixed range into another topic */
+int segstream_cmd_state(int argc, char **argv);    /* export the stage's snapshot and committed offsets */   /* list keys / show the effective configuration */
 
 #endif

@@ -21,6 +21,8 @@ int segstream_config_cluster_options(const segstream_config *cfg, int dim, segst
     o.hysteresis = segstream_config_double(cfg, "cluster.hysteresis");
     o.profile_codec = (segstream_profile_codec)segstream_config_enum(cfg, "cluster.profile_codec");
     o.label_terms = (int)segstream_config_int(cfg, "cluster.label_terms");
+    o.reassign_slice = (int)segstream_config_int(cfg, "cluster.reassign_slice");
+    o.max_users = (long)segstream_config_int(cfg, "cluster.max_users");
     if (segstream_cluster_options_validate(&o, err) < 0)
         return -1;
     *out = o;

@@ -12,8 +12,8 @@
 /* segstream_cluster_default_options() with dim and the cluster.* keys set:
  * k, window, pane, half_life, allowed_lateness, max_future_skew,
  * init_sample, seed, retire_size (-> retire_share), merge_similarity
- * (-> merge_cosine), hysteresis, profile_codec, label_terms. cluster.max_users
- * has no model option: the stage enforces it. Then checks the result with
+ * (-> merge_cosine), hysteresis, profile_codec, label_terms, reassign_slice,
+ * max_users. Then checks the result with
  * segstream_cluster_options_validate(). Returns 0, or -1 with err. */
 int segstream_config_cluster_options(const segstream_config *cfg, int dim, segstream_cluster_options *out,
                                      segstream_err *err);

@@ -142,6 +142,8 @@ static const segstream_config_key keys[] = {
     INT("cluster.max_users", "0", 0, 1 << 30, "most users tracked at once (bounds memory); 0 = no limit"),
     ENUM("cluster.profile_codec", "fp16", "fp16|int8", "user profile storage: fp16 (2 bytes/dim) or int8 (1 byte/dim)"),
     INT("cluster.label_terms", "5", 0, 16, "keywords in each segment's label"),
+    INT("cluster.reassign_slice", "64", 0, 100000000,
+        "users re-assigned per event while a model update's sweep is due (spreads the sweep over the stream)"),
 
     STR("topics.input", "interest-changes", check_topic, "input topic of InterestChange records"),
     STR("topics.output", "segment-changes", check_topic, "output topic of SegmentChange records"),
@@ -158,6 +160,13 @@ static const segstream_config_key keys[] = {
     STR("instance.id", "segstream-0", check_id, "names this instance; part of its transactional id, unique per instance"),
     INT("batch.max_events", "1000", 1, 1000000, "most input events in one batch (one transaction)"),
     INT("batch.max_ms", "500", 1, 600000, "a batch closes after this many milliseconds even if not full"),
+    INT("batch.max_bytes", "16777216", 1024, 1073741824,
+        "a batch closes when its input messages reach this many bytes (bounds memory with large texts)"),
+    INT("pipeline.max_text_bytes", "65536", 16, 16777216,
+        "longer texts are cut (on a UTF-8 boundary) before tokenizing; the model reads at most 256 tokens anyway"),
+    DUR("pipeline.partition_idle", "0", 0, 3650 * DAY,
+        "how long an assigned partition that has reached its end holds back events of the others (event-time order "
+        "across partitions); 0 = not at all once it is caught up"),
     DUR("pipeline.idle_timeout", "0", 0, 3650 * DAY,
         "stop after this long without input (for backfills); 0 = run until stopped"),
     STR("metrics.listen", "127.0.0.1:9464", check_listen,

@@ -1,32 +1,40 @@
-/* kafka_stage.c - the stage's Kafka loop: consume a batch, process it in one
- * transaction with its outputs, snapshot and offsets, repeat.
+/* kafka_stage.c - the stage's Kafka loop: poll, decode, merge partitions by
+ * event time, process released events in batches, one transaction each.
  *
- * Design choices of this first cut:
- * - A batch is only collected while polling; its transaction is begun,
- *   filled and committed inside process_batch(), so no transaction is ever
- *   open while the consumer is polled. A rebalance (which only happens inside
- *   poll) therefore finds no open transaction: on revoke the collected but
- *   unprocessed messages are dropped (they come again from the committed
- *   offsets, to whichever instance gets the partition); on assign the state
- *   is read back from topics.state and consumption resumes at the group's
- *   committed offsets.
+ * Design choices:
+ * - Polling and processing alternate on one thread, so no transaction is
+ *   ever open while the consumer is polled. A rebalance (which only happens
+ *   inside poll) therefore finds no open transaction: on revoke everything
+ *   buffered is dropped (it comes again from the committed offsets, to
+ *   whichever instance gets the partition); on assign the state is read back
+ *   from topics.state and consumption resumes at the group's committed
+ *   offsets.
+ * - Order: the partition merge releases an event only when no assigned
+ *   partition can still deliver an earlier one, so the model sees the same
+ *   sequence however fetches interleave; with the encoder's batch-invariant
+ *   floats, batch boundaries do not matter either, and a restart, a replay
+ *   or another batch size gives the same bytes.
  * - One snapshot of the whole pipeline per transaction (state_store.h), key
  *   "<group.id>/model": one instance per group (scale-out is a later issue).
  * - Errors: an abortable transaction error aborts, restores the last
- *   committed snapshot and seeks back to the committed offsets (the batch is
- *   polled again). Anything else (fatal producer error, fenced, the pipeline
- *   failing) is logged and the process exits 1, for systemd to restart it;
- *   restarting recovers state and offsets the same way.
- * - Batches are encoded per batch, so the encoder's floats (and thereby
- *   `similarity` in the last bits) can differ from file mode's fixed encode
- *   chunks; everything else is the same for inputs in event-time order. */
+ *   committed snapshot and seeks back to the committed positions (the events
+ *   come again). A retriable one is retried. A fatal producer error (not a
+ *   fencing) recreates the producer, whose init_transactions aborts what was
+ *   open, then rewinds the same way; a few in a row without a commit between
+ *   them stop the process (exit 1, for systemd to restart it). Fencing (another
+ *   instance took our transactional id) and pipeline failures stop at once.
+ * - Back-pressure: a partition whose buffered events reach four batches is
+ *   paused until it drains to one batch, so a partition far ahead in event
+ *   time cannot fill memory while another one is waited for; producing waits
+ *   while the producer queue is full. */
 #include "consumer/kafka_stage.h"
 #include "consumer/cli_kafka.h"
 #include "consumer/codec.h"
-#include "consumer/config.h"
+#include "consumer/config_stage.h"
 #include "consumer/http_server.h"
 #include "consumer/log.h"
 #include "consumer/metrics.h"
+#include "consumer/partition_merge.h"
 #include "consumer/pipeline.h"
 #include "consumer/state_store.h"
 
@@ -38,8 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_SETS 64
+#define MAX_PRODUCER_RESTARTS 3
 #ifndef SEGSTREAM_VERSION
 #define SEGSTREAM_VERSION "unknown" /* defined for the executable only */
 #endif
@@ -59,60 +69,129 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* A consumed message, decoded as it arrived. */
+typedef struct pending {
+    rd_kafka_message_t *m;
+    segstream_record rec;
+    bool decoded;
+    char why[256]; /* the decode error */
+} pending;
+
+static void pending_free(void *item)
+{
+    pending *p = item;
+    if (p->decoded)
+        segstream_record_clear(&p->rec);
+    rd_kafka_message_destroy(p->m);
+    free(p);
+}
+
 typedef struct stage {
+    const segstream_kafka_stage_options *o;
     const segstream_config *cfg;
-    rd_kafka_conf_t *base_conf; /* kafka.* + bootstrap, for the state reader */
+    rd_kafka_conf_t *base_conf; /* kafka.* + bootstrap */
+    rd_kafka_conf_t *producer_conf;
     rd_kafka_t *consumer, *producer;
+    char txid[512];
     segstream_pipeline *p;
     segstream_codec *codec;
     segstream_buf buf;
-    const char *t_out, *t_seg, *t_state, *t_dlq;
+    const char *t_in, *t_out, *t_seg, *t_state, *t_dlq;
     char state_key[256];
-    uint8_t *fresh, *committed; /* snapshots: empty pipeline, last committed */
+    bool replay;
+    uint8_t *fresh, *committed; /* snapshots: the start state, the last committed */
     size_t fresh_len, committed_len;
-    rd_kafka_message_t **batch;
-    size_t n, cap;
+    segstream_merge *merge;
+    pending **batch;
+    size_t n, cap, batch_bytes;
+    int64_t batch_start;
+    int64_t max_events, max_ms, max_bytes, partition_idle_ms;
+    /* committed positions of the assigned partitions (the rewind target and
+     * the base of the lag gauge), and the replay's end offsets */
+    rd_kafka_topic_partition_list_t *positions, *ends, *paused;
     bool fatal;
     segstream_err fatal_err;
     segstream_stage_metrics m;
     segstream_http_server *http;
-    int64_t last_input_ms;
-    bool assigned; /* the idle clock runs only while partitions are assigned */
+    int64_t last_input_ms, last_gauges_ms;
+    bool assigned;
     uint64_t dlq_in_batch;
+    int producer_restarts; /* since the last commit */
 } stage;
 
 static void drop_batch(stage *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        rd_kafka_message_destroy(s->batch[i]);
+        pending_free(s->batch[i]);
     s->n = 0;
+    s->batch_bytes = 0;
 }
 
-static int set_committed(stage *s, uint8_t *blob, size_t len)
+static void set_committed(stage *s, uint8_t *blob, size_t len)
 {
     free(s->committed);
     s->committed = blob;
     s->committed_len = len;
+}
+
+static int64_t offset_in(const rd_kafka_topic_partition_list_t *l, const char *topic, int32_t partition,
+                         int64_t missing)
+{
+    const rd_kafka_topic_partition_t *tp =
+        l ? rd_kafka_topic_partition_list_find((rd_kafka_topic_partition_list_t *)l, topic, partition) : NULL;
+    return tp ? tp->offset : missing;
+}
+
+static void set_offset_in(rd_kafka_topic_partition_list_t *l, const char *topic, int32_t partition, int64_t off)
+{
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(l, topic, partition);
+    if (!tp)
+        tp = rd_kafka_topic_partition_list_add(l, topic, partition);
+    tp->offset = off;
+}
+
+/* Empties the merge and tracks every position's partition again; a replay
+ * partition already at its end never holds the others back. */
+static int merge_reset(stage *s, segstream_err *err)
+{
+    segstream_merge_clear(s->merge, pending_free);
+    for (int i = 0; i < s->positions->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &s->positions->elems[i];
+        if (segstream_merge_add_partition(s->merge, tp->topic, tp->partition))
+            return segstream_err_set(err, "out of memory");
+        if (s->ends && tp->offset >= offset_in(s->ends, tp->topic, tp->partition, INT64_MAX))
+            segstream_merge_finished(s->merge, tp->topic, tp->partition);
+    }
     return 0;
 }
 
-/* Reads the latest snapshot of the state topic into the pipeline (or resets
- * it to empty when there is none). */
+static void resume_all(stage *s)
+{
+    if (s->paused->cnt)
+        rd_kafka_resume_partitions(s->consumer, s->paused);
+    rd_kafka_topic_partition_list_destroy(s->paused);
+    s->paused = rd_kafka_topic_partition_list_new(4);
+}
+
+/* Reads the latest snapshot of the state topic into the pipeline (or the
+ * start state when there is none). */
 static int restore_state(stage *s, segstream_err *err)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
-    if (segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, 60000, err))
+    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, 60000, err))
         return -1;
     if (!blob) {
-        segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
+        if (!s->replay)
+            segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
         if (segstream_pipeline_restore(s->p, s->fresh, s->fresh_len, err))
             return -1;
         uint8_t *copy = malloc(s->fresh_len);
         if (!copy)
             return segstream_err_set(err, "out of memory");
         memcpy(copy, s->fresh, s->fresh_len);
-        return set_committed(s, copy, s->fresh_len);
+        set_committed(s, copy, s->fresh_len);
+        return 0;
     }
     if (segstream_pipeline_restore(s->p, blob, len, err)) {
         free(blob);
@@ -122,7 +201,24 @@ static int restore_state(stage *s, segstream_err *err)
     segstream_pipeline_get_stats(s->p, &st);
     segstream_log_info("restored a %zu-byte snapshot from %s (model version %" PRId64 ")", len, s->t_state,
                        st.model_version);
-    return set_committed(s, blob, len);
+    set_committed(s, blob, len);
+    return 0;
+}
+
+/* On assignment: state, then the group's committed offsets as positions. */
+static int on_assign(stage *s, rd_kafka_topic_partition_list_t *parts, segstream_err *err)
+{
+    if (restore_state(s, err))
+        return -1;
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e = rd_kafka_committed(s->consumer, committed, 30000);
+    if (e) {
+        rd_kafka_topic_partition_list_destroy(committed);
+        return segstream_err_set(err, "reading the committed offsets: %s", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(s->positions);
+    s->positions = committed;
+    return merge_reset(s, err);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
@@ -130,7 +226,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
 {
     stage *s = opaque;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (restore_state(s, &s->fatal_err)) {
+        if (on_assign(s, parts, &s->fatal_err)) {
             s->fatal = true;
             rd_kafka_assign(rk, NULL);
             return;
@@ -141,9 +237,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         s->assigned = true;
         segstream_http_set_ready(s->http, true, NULL);
     } else {
-        /* No transaction is open while polling: what was collected is dropped
+        /* No transaction is open while polling: what was buffered is dropped
          * and comes again from the committed offsets. */
         drop_batch(s);
+        segstream_merge_clear(s->merge, pending_free);
+        rd_kafka_topic_partition_list_destroy(s->positions);
+        s->positions = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_destroy(s->paused);
+        s->paused = rd_kafka_topic_partition_list_new(4);
         rd_kafka_assign(rk, NULL);
         s->assigned = false;
         segstream_log_info("revoked %d partitions", parts->cnt);
@@ -151,13 +252,32 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
     }
 }
 
-static rd_kafka_message_t *find_message(stage *s, const segstream_event_source *src)
+/* librdkafka's own errors: a broker cut-off shows on /readyz; bad
+ * credentials stop the stage with a clear message instead of a long wait. */
+static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    (void)rk;
+    stage *s = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        segstream_log_warn("kafka: all brokers down: %s", reason);
+        segstream_http_set_ready(s->http, false, "all brokers down");
+    } else if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION || e == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) {
+        if (!s->fatal) {
+            s->fatal = true;
+            segstream_err_set(&s->fatal_err, "kafka: authentication failed: %s", reason);
+        }
+    } else {
+        segstream_log_warn("kafka: %s: %s", rd_kafka_err2name(e), reason);
+    }
+}
+
+static pending *find_pending(stage *s, const segstream_event_source *src)
 {
     for (size_t i = 0; i < s->n; i++) {
-        rd_kafka_message_t *m = s->batch[i];
+        rd_kafka_message_t *m = s->batch[i]->m;
         if (m->partition == src->partition && m->offset == src->offset &&
             !strcmp(rd_kafka_topic_name(m->rkt), src->topic))
-            return m;
+            return s->batch[i];
     }
     return NULL;
 }
@@ -173,7 +293,7 @@ static int produce(stage *s, const char *topic, const void *key, size_t key_len,
                  : rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                      RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                      RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) { /* back-pressure: wait for deliveries */
             rd_kafka_poll(s->producer, 50);
             continue;
         }
@@ -211,7 +331,8 @@ static int on_segment(void *ctx, const segstream_record *rec, segstream_err *err
 static int on_dead_letter(void *ctx, const segstream_dead_letter *dl, segstream_err *err)
 {
     stage *s = ctx;
-    rd_kafka_message_t *m = find_message(s, &dl->source);
+    pending *p = find_pending(s, &dl->source);
+    rd_kafka_message_t *m = p ? p->m : NULL;
     rd_kafka_headers_t *h = rd_kafka_headers_new(6);
     char part[16], off[24], ts[24];
     snprintf(part, sizeof part, "%" PRId32, dl->source.partition);
@@ -230,8 +351,28 @@ static int on_dead_letter(void *ctx, const segstream_dead_letter *dl, segstream_
     return produce(s, s->t_dlq, m ? m->key : NULL, m ? m->key_len : 0, val, len, h, err);
 }
 
-/* Aborts the open transaction, puts back the last committed state and seeks
- * to the committed offsets so that the batch is polled again. */
+/* Puts back the last committed state and seeks every assigned partition to
+ * its committed position, so the events after it come again. */
+static int rewind_to_committed(stage *s, segstream_err *err)
+{
+    drop_batch(s);
+    if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err))
+        return -1;
+    rd_kafka_topic_partition_list_t *to = rd_kafka_topic_partition_list_copy(s->positions);
+    for (int i = 0; i < to->cnt; i++)
+        if (to->elems[i].offset < 0)
+            to->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    resume_all(s);
+    rd_kafka_error_t *ke = to->cnt ? rd_kafka_seek_partitions(s->consumer, to, 30000) : NULL;
+    rd_kafka_topic_partition_list_destroy(to);
+    if (ke) {
+        segstream_err_set(err, "seeking to the committed offsets: %s", rd_kafka_error_string(ke));
+        rd_kafka_error_destroy(ke);
+        return -1;
+    }
+    return merge_reset(s, err);
+}
+
 static int abort_and_rewind(stage *s, segstream_err *err)
 {
     rd_kafka_error_t *ke = rd_kafka_abort_transaction(s->producer, 60000);
@@ -241,33 +382,11 @@ static int abort_and_rewind(stage *s, segstream_err *err)
         return -1;
     }
     segstream_counter_add(s->m.transaction_aborts, 1);
-    if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err))
-        return -1;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_assignment(s->consumer, &parts);
-    if (!e)
-        e = rd_kafka_committed(s->consumer, parts, 30000);
-    if (e) {
-        if (parts)
-            rd_kafka_topic_partition_list_destroy(parts);
-        return segstream_err_set(err, "reading the committed offsets: %s", rd_kafka_err2str(e));
-    }
-    for (int i = 0; i < parts->cnt; i++)
-        if (parts->elems[i].offset < 0)
-            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    ke = rd_kafka_seek_partitions(s->consumer, parts, 30000);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (ke) {
-        segstream_err_set(err, "seeking to the committed offsets: %s", rd_kafka_error_string(ke));
-        rd_kafka_error_destroy(ke);
-        return -1;
-    }
-    drop_batch(s);
-    return 0;
+    return rewind_to_committed(s, err);
 }
 
-/* One transactional step of the producer: 0 done, 1 aborted and rewound
- * (the batch comes again), -1 fatal. ke is consumed. */
+/* The outcome of one transactional call: 0 done, 1 aborted and rewound (the
+ * events come again), -1 fatal. ke is consumed. */
 static int txn_result(stage *s, rd_kafka_error_t *ke, const char *what, segstream_err *err)
 {
     if (!ke)
@@ -281,53 +400,113 @@ static int txn_result(stage *s, rd_kafka_error_t *ke, const char *what, segstrea
     return abort_and_rewind(s, err) ? -1 : 1;
 }
 
-/* Processes the collected batch in one transaction. Returns 0 (committed, or
- * aborted and rewound) or -1 on a fatal error. */
-static int process_batch(stage *s, segstream_err *err)
+/* Each blocking call waits this long, then counts as a retriable timeout: the
+ * loop around it keeps /readyz and /healthz telling the truth meanwhile. */
+#define TXN_STEP_TIMEOUT_MS 5000
+
+typedef enum txn_step { TXN_INIT, TXN_BEGIN, TXN_SEND_OFFSETS, TXN_COMMIT } txn_step;
+
+static rd_kafka_error_t *txn_call(stage *s, txn_step step, const rd_kafka_topic_partition_list_t *offsets)
+{
+    switch (step) {
+    case TXN_INIT: return rd_kafka_init_transactions(s->producer, TXN_STEP_TIMEOUT_MS);
+    case TXN_BEGIN: return rd_kafka_begin_transaction(s->producer);
+    case TXN_SEND_OFFSETS: {
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(s->consumer);
+        rd_kafka_error_t *ke = rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, TXN_STEP_TIMEOUT_MS);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return ke;
+    }
+    case TXN_COMMIT: return rd_kafka_commit_transaction(s->producer, TXN_STEP_TIMEOUT_MS);
+    }
+    return NULL;
+}
+
+/* Calls a transactional step again while it fails with a retriable error
+ * (a coordinator moving, a broker briefly away), for up to timeout_ms;
+ * meanwhile /readyz says why the stage is not ready. */
+static rd_kafka_error_t *txn_retrying(stage *s, txn_step step, const rd_kafka_topic_partition_list_t *offsets,
+                                      int64_t timeout_ms)
+{
+    rd_kafka_error_t *ke = txn_call(s, step, offsets);
+    int64_t until = now_ms() + timeout_ms;
+    while (ke && rd_kafka_error_is_retriable(ke) && now_ms() < until) {
+        segstream_log_warn("%s (retrying)", rd_kafka_error_string(ke));
+        segstream_http_set_ready(s->http, false, rd_kafka_error_string(ke));
+        segstream_http_heartbeat(s->http); /* alive, waiting for the brokers */
+        rd_kafka_error_destroy(ke);
+        rd_kafka_poll(s->producer, 200);
+        ke = txn_call(s, step, offsets);
+    }
+    return ke;
+}
+
+static void update_gauges(stage *s)
+{
+    segstream_pipeline_stats st;
+    segstream_pipeline_get_stats(s->p, &st);
+    segstream_gauge_set(s->m.model_version, (double)st.model_version);
+    segstream_gauge_set(s->m.users_tracked, (double)st.users);
+    segstream_gauge_set(s->m.active_segments, (double)st.active_segments);
+    if (st.watermark != INT64_MIN)
+        segstream_gauge_set(s->m.watermark, (double)st.watermark / 1000.0);
+    /* counters: add what is new since the last look */
+    uint64_t hits = segstream_counter_value(s->m.cache_hits), misses = segstream_counter_value(s->m.cache_misses);
+    if (st.cache_hits > hits)
+        segstream_counter_add(s->m.cache_hits, st.cache_hits - hits);
+    if (st.cache_misses > misses)
+        segstream_counter_add(s->m.cache_misses, st.cache_misses - misses);
+    /* lag: our committed positions against the cached log ends (librdkafka's
+     * own lag is stale under transactions) */
+    for (int i = 0; s->consumer && i < s->positions->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &s->positions->elems[i];
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(s->consumer, tp->topic, tp->partition, &lo, &hi) || hi < 0)
+            continue;
+        int64_t from = tp->offset >= 0 ? tp->offset : lo;
+        char part[16];
+        snprintf(part, sizeof part, "%" PRId32, tp->partition);
+        const char *labels[] = {tp->topic, part, NULL};
+        segstream_gauge_set(segstream_metric_series(s->m.consumer_lag, labels), (double)(hi > from ? hi - from : 0));
+    }
+    s->last_gauges_ms = now_ms();
+}
+
+/* Processes the released batch in one transaction. Returns 0 (committed, or
+ * aborted and rewound) or -1 on a fatal error (s->producer_fatal tells whether
+ * the producer is to blame). */
+static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
 {
     size_t n = s->n, k = 0;
     int rc = -1;
-    segstream_record *recs = calloc(n, sizeof *recs);
+    *producer_fatal = false;
     segstream_pipeline_event *pev = calloc(n, sizeof *pev);
-    bool *bad = calloc(n, sizeof *bad);
-    char (*why)[256] = calloc(n, sizeof *why);
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(4);
     uint8_t *blob = NULL;
     size_t blob_len = 0;
-    if (!recs || !pev || !bad || !why) {
+    if (!pev) {
         segstream_err_set(err, "out of memory for a batch of %zu", n);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = s->batch[i];
-        segstream_err derr = {{0}};
-        if (segstream_codec_decode(s->codec, m->payload, m->len, &recs[k], NULL, &derr)) {
-            bad[i] = true;
-            snprintf(why[i], sizeof why[i], "%.255s", derr.message);
-            segstream_record_clear(&recs[k]);
-        } else {
-            pev[k] = (segstream_pipeline_event){&recs[k], {rd_kafka_topic_name(m->rkt), m->partition, m->offset},
-                                                NULL, m->payload, m->len};
-            k++;
-        }
-        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, rd_kafka_topic_name(m->rkt),
-                                                                            m->partition);
-        if (!tp)
-            tp = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(m->rkt), m->partition);
-        if (m->offset + 1 > tp->offset)
-            tp->offset = m->offset + 1;
+        pending *p = s->batch[i];
+        rd_kafka_message_t *m = p->m;
+        if (p->decoded)
+            pev[k++] = (segstream_pipeline_event){&p->rec, {rd_kafka_topic_name(m->rkt), m->partition, m->offset},
+                                                  NULL, m->payload, m->len};
+        set_offset_in(offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
     }
     segstream_pipeline_stats before, after;
     segstream_pipeline_get_stats(s->p, &before);
     s->dlq_in_batch = 0;
-    int t = txn_result(s, rd_kafka_begin_transaction(s->producer), "begin_transaction", err);
+    int t = txn_result(s, txn_retrying(s, TXN_BEGIN, NULL, 30000), "begin_transaction", err);
     if (t)
         goto txn_done;
     segstream_pipeline_sink sink = {s, on_change, on_segment, on_dead_letter};
     for (size_t i = 0; i < n; i++)
-        if (bad[i]) {
-            rd_kafka_message_t *m = s->batch[i];
-            segstream_dead_letter dl = {SEGSTREAM_DLQ_DECODE_ERROR, why[i],
+        if (!s->batch[i]->decoded) {
+            rd_kafka_message_t *m = s->batch[i]->m;
+            segstream_dead_letter dl = {SEGSTREAM_DLQ_DECODE_ERROR, s->batch[i]->why,
                                         {rd_kafka_topic_name(m->rkt), m->partition, m->offset}, NULL, m->payload,
                                         m->len};
             if (on_dead_letter(s, &dl, err))
@@ -335,27 +514,28 @@ static int process_batch(stage *s, segstream_err *err)
         }
     if (segstream_pipeline_process(s->p, pev, k, &sink, err) ||
         segstream_pipeline_snapshot(s->p, &blob, &blob_len, err) ||
-        segstream_state_write(s->producer, s->t_state, s->state_key, blob, blob_len, err))
+        (!s->replay && segstream_state_write(s->producer, s->t_state, s->state_key, blob, blob_len, err)))
         goto pipeline_failed;
-    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(s->consumer);
-    t = txn_result(s, rd_kafka_send_offsets_to_transaction(s->producer, offsets, cgmd, 60000),
-                   "send_offsets_to_transaction", err);
-    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
-    t = txn_result(s, rd_kafka_commit_transaction(s->producer, 120000), "commit_transaction", err);
+    t = txn_result(s, txn_retrying(s, TXN_COMMIT, NULL, 300000), "commit_transaction", err);
     if (t)
         goto txn_done;
     set_committed(s, blob, blob_len);
     blob = NULL;
+    for (int i = 0; i < offsets->cnt; i++)
+        set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
+    s->producer_restarts = 0;
+    segstream_http_set_ready(s->http, s->assigned, s->assigned ? NULL : "no partitions assigned");
     segstream_pipeline_get_stats(s->p, &after);
     segstream_counter_add(s->m.events_in, n);
     segstream_counter_add(s->m.events_out, after.changes - before.changes);
     segstream_counter_add(s->m.catalog_out, after.segments - before.segments);
     segstream_histogram_observe(s->m.batch_size, (double)n);
     segstream_histogram_observe(s->m.encode_seconds, (double)(after.encode_ns - before.encode_ns) / 1e9);
-    segstream_gauge_set(s->m.model_version, (double)after.model_version);
     segstream_counter_add(s->m.transactions, 1);
+    update_gauges(s);
     segstream_log_kv(SEGSTREAM_LOG_DEBUG,
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
@@ -376,12 +556,395 @@ pipeline_failed:
     goto done;
 txn_done:
     rc = t > 0 ? 0 : -1;
+    *producer_fatal = t < 0;
 done:
-    for (size_t i = 0; i < k; i++)
-        segstream_record_clear(&recs[i]);
-    free(recs), free(pev), free(bad), free(why), free(blob);
+    free(pev), free(blob);
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
+}
+
+/* A new producer under the same transactional id: init_transactions aborts
+ * whatever the old one left open and fences it. */
+static int start_producer(stage *s, segstream_err *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *pc = rd_kafka_conf_dup(s->producer_conf);
+    s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+    if (!s->producer) {
+        rd_kafka_conf_destroy(pc);
+        return segstream_err_set(err, "producer: %s", errstr);
+    }
+    rd_kafka_error_t *ke = txn_retrying(s, TXN_INIT, NULL, 60000);
+    if (ke) {
+        segstream_err_set(err, "init_transactions (%s): %s", s->txid, rd_kafka_error_string(ke));
+        rd_kafka_error_destroy(ke);
+        return -1;
+    }
+    return 0;
+}
+
+static bool fenced(rd_kafka_t *producer)
+{
+    char buf[256];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(producer, buf, sizeof buf);
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH || e == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+}
+
+static int restart_producer(stage *s, segstream_err *err)
+{
+    if (fenced(s->producer))
+        return segstream_err_prefix(err, "fenced: another instance uses transactional id %s", s->txid);
+    if (++s->producer_restarts > MAX_PRODUCER_RESTARTS)
+        return segstream_err_prefix(err, "%d producer restarts without a commit", MAX_PRODUCER_RESTARTS);
+    segstream_log_warn("%s; recreating the producer and rewinding", err->message);
+    rd_kafka_purge(s->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(s->producer);
+    s->producer = NULL;
+    if (start_producer(s, err))
+        return -1;
+    return rewind_to_committed(s, err);
+}
+
+/* A polled message: end-of-partition news, an error, or an input to buffer. */
+static int intake(stage *s, rd_kafka_message_t *msg, int64_t now, segstream_err *err)
+{
+    const char *topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "";
+    int64_t end = s->ends ? offset_in(s->ends, topic, msg->partition, INT64_MAX) : INT64_MAX;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        segstream_merge_caught_up(s->merge, topic, msg->partition, now);
+        if (msg->offset >= end)
+            segstream_merge_finished(s->merge, topic, msg->partition);
+        rd_kafka_message_destroy(msg);
+        return 0;
+    }
+    if (msg->err) {
+        segstream_log_warn("consumer: %s", rd_kafka_message_errstr(msg));
+        bool fatal = msg->err == RD_KAFKA_RESP_ERR__FATAL;
+        rd_kafka_message_destroy(msg);
+        return fatal ? segstream_err_set(err, "consumer: fatal error") : 0;
+    }
+    s->last_input_ms = now;
+    if (msg->offset >= end) { /* a replay past its end */
+        segstream_merge_finished(s->merge, topic, msg->partition);
+        rd_kafka_message_destroy(msg);
+        return 0;
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        rd_kafka_message_destroy(msg);
+        return segstream_err_set(err, "out of memory");
+    }
+    p->m = msg;
+    segstream_err derr = {{0}};
+    p->decoded = !segstream_codec_decode(s->codec, msg->payload, msg->len, &p->rec, NULL, &derr);
+    if (!p->decoded) {
+        snprintf(p->why, sizeof p->why, "%.255s", derr.message);
+        segstream_record_clear(&p->rec);
+    }
+    int64_t t = p->decoded && p->rec.type == SEGSTREAM_RECORD_INTEREST_CHANGE ? p->rec.interest_change.event_time
+                                                                              : SEGSTREAM_MERGE_INHERIT_TIME;
+    int32_t part = msg->partition;
+    int64_t off = msg->offset;
+    if (segstream_merge_push(s->merge, topic, part, t, p)) {
+        pending_free(p);
+        return segstream_err_set(err, "out of memory");
+    }
+    if (off + 1 >= end)
+        segstream_merge_finished(s->merge, topic, part);
+    if ((int64_t)segstream_merge_partition_buffered(s->merge, topic, part) >= 4 * s->max_events &&
+        !rd_kafka_topic_partition_list_find(s->paused, topic, part)) {
+        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(one, topic, part);
+        rd_kafka_pause_partitions(s->consumer, one);
+        rd_kafka_topic_partition_list_destroy(one);
+        rd_kafka_topic_partition_list_add(s->paused, topic, part);
+    }
+    return 0;
+}
+
+/* Moves released events into the batch, and resumes drained partitions. */
+static void release(stage *s, int64_t now)
+{
+    while ((int64_t)s->n < s->max_events && (int64_t)s->batch_bytes < s->max_bytes) {
+        pending *p = segstream_merge_pop(s->merge, now, s->partition_idle_ms);
+        if (!p)
+            break;
+        if (!s->n)
+            s->batch_start = now;
+        s->batch[s->n++] = p;
+        s->batch_bytes += p->m->len;
+    }
+    for (int i = 0; i < s->paused->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &s->paused->elems[i];
+        if ((int64_t)segstream_merge_partition_buffered(s->merge, tp->topic, tp->partition) <= s->max_events) {
+            rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(one, tp->topic, tp->partition);
+            rd_kafka_resume_partitions(s->consumer, one);
+            rd_kafka_topic_partition_list_destroy(one);
+            rd_kafka_topic_partition_list_del_by_idx(s->paused, i--);
+        }
+    }
+}
+
+static int register_schema_id(void *ctx, uint32_t id, const char *type_name, segstream_err *err)
+{
+    segstream_record_type type;
+    if (segstream_record_type_parse(type_name, &type) < 0)
+        return segstream_err_set(err, "schema.registry.ids: unknown record type '%s'", type_name);
+    return segstream_codec_register_schema_id(ctx, id, type, err);
+}
+
+static void add_secret(void *ctx, const char *value)
+{
+    (void)ctx;
+    segstream_log_add_secret(value);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, segstream_err *err)
+{
+    return segstream_cli_kafka_set(conf, k, v, err);
+}
+
+/* Everything up to a running consumer. */
+static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
+{
+    const segstream_kafka_stage_options *o = s->o;
+    const segstream_config *cfg = s->cfg;
+    const char *group = o->group_id ? o->group_id : segstream_config_string(cfg, "group.id");
+    s->t_in = segstream_config_string(cfg, "topics.input");
+    s->t_out = o->output_topic ? o->output_topic : segstream_config_string(cfg, "topics.output");
+    s->t_seg = o->segments_topic ? o->segments_topic : segstream_config_string(cfg, "topics.segments");
+    s->t_state = segstream_config_string(cfg, "topics.state");
+    s->t_dlq = segstream_config_string(cfg, "topics.dlq");
+    s->replay = o->start != NULL;
+    snprintf(s->state_key, sizeof s->state_key, "%s/model", group);
+    s->max_events = segstream_config_int(cfg, "batch.max_events");
+    s->max_ms = segstream_config_int(cfg, "batch.max_ms");
+    s->max_bytes = segstream_config_int(cfg, "batch.max_bytes");
+    s->partition_idle_ms = s->replay ? INT64_MAX / 4 : segstream_config_duration_ms(cfg, "pipeline.partition_idle");
+    s->positions = rd_kafka_topic_partition_list_new(1);
+    s->paused = rd_kafka_topic_partition_list_new(4);
+    s->merge = segstream_merge_new();
+    s->batch = malloc((size_t)s->max_events * sizeof *s->batch);
+    if (!s->merge || !s->batch)
+        return segstream_err_set(err, "out of memory");
+
+    if (segstream_stage_metrics_register(metrics, SEGSTREAM_VERSION, &s->m, err))
+        return -1;
+    segstream_http_options ho = segstream_http_default_options();
+    ho.listen = segstream_config_string(cfg, "metrics.listen");
+    ho.metrics = metrics;
+    if (segstream_http_start(&ho, &s->http, err))
+        return -1;
+    if (s->http)
+        segstream_log_info("metrics on port %d", segstream_http_port(s->http));
+    segstream_http_set_ready(s->http, false, "starting");
+
+    segstream_stage_settings st = segstream_config_stage_settings(cfg);
+    st.keep_input_order = 1; /* the partition merge orders */
+    s->p = segstream_pipeline_open(&st, err);
+    if (!s->p)
+        return -1;
+    if (o->state) {
+        if (segstream_pipeline_restore(s->p, o->state, o->state_len, err))
+            return segstream_err_prefix(err, "the replay's start state");
+    }
+    if (segstream_pipeline_snapshot(s->p, &s->fresh, &s->fresh_len, err))
+        return -1;
+    s->codec = segstream_codec_new(NULL, err);
+    if (!s->codec || segstream_config_each_schema_id(cfg, register_schema_id, s->codec, err))
+        return -1;
+
+    s->base_conf = segstream_config_kafka_conf(cfg, err);
+    if (!s->base_conf)
+        return -1;
+    char val[512];
+    size_t vl = sizeof val;
+    if (rd_kafka_conf_get(s->base_conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0])
+        if (conf_set(s->base_conf, "bootstrap.servers", segstream_cli_brokers(NULL), err))
+            return -1;
+    rd_kafka_conf_set_error_cb(s->base_conf, error_cb);
+    rd_kafka_conf_set_opaque(s->base_conf, s);
+
+    /* The producer first: init_transactions fences an older instance with the
+     * same transactional id and aborts its open transaction, so the state
+     * topic read on assignment holds only committed snapshots. */
+    if (o->transactional_id)
+        snprintf(s->txid, sizeof s->txid, "%s", o->transactional_id);
+    else
+        snprintf(s->txid, sizeof s->txid, "%s-%s", group, segstream_config_string(cfg, "instance.id"));
+    s->producer_conf = rd_kafka_conf_dup(s->base_conf);
+    if (conf_set(s->producer_conf, "transactional.id", s->txid, err) ||
+        conf_set(s->producer_conf, "partitioner", "murmur2_random", err) ||
+        conf_set(s->producer_conf, "message.max.bytes", "4194304", err))
+        return -1;
+    if (segstream_config_bool(cfg, "topics.create")) {
+        char errstr[512];
+        rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
+        if (!admin)
+            return segstream_err_set(err, "admin client: %s", errstr);
+        const char *topics[] = {s->t_in, s->t_out, s->t_seg, s->t_state, s->t_dlq};
+        int rc = 0;
+        for (size_t i = 0; i < 5 && !rc; i++)
+            rc = segstream_cli_create_topic(admin, topics[i], 1, 30000, err);
+        rd_kafka_destroy(admin);
+        if (rc)
+            return -1;
+    }
+    if (start_producer(s, err))
+        return -1;
+
+    char errstr[512];
+    rd_kafka_conf_t *cc = rd_kafka_conf_dup(s->base_conf);
+    if (conf_set(cc, "group.id", group, err) || conf_set(cc, "partition.assignment.strategy", "range", err) ||
+        conf_set(cc, "enable.auto.commit", "false", err) || conf_set(cc, "isolation.level", "read_committed", err) ||
+        conf_set(cc, "auto.offset.reset", "earliest", err) || conf_set(cc, "enable.partition.eof", "true", err)) {
+        rd_kafka_conf_destroy(cc);
+        return -1;
+    }
+    if (!s->replay)
+        rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
+    if (!s->consumer) {
+        rd_kafka_conf_destroy(cc);
+        return segstream_err_set(err, "consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(s->consumer);
+    if (s->replay) {
+        s->ends = rd_kafka_topic_partition_list_copy(o->end);
+        rd_kafka_topic_partition_list_destroy(s->positions);
+        s->positions = rd_kafka_topic_partition_list_copy(o->start);
+        if (restore_state(s, err) || merge_reset(s, err))
+            return -1;
+        rd_kafka_resp_err_t e = rd_kafka_assign(s->consumer, o->start);
+        if (e)
+            return segstream_err_set(err, "assigning the replay's partitions: %s", rd_kafka_err2str(e));
+        s->assigned = true;
+        segstream_http_set_ready(s->http, true, NULL);
+        segstream_log_info("replaying %d partitions of %s into %s, transactional id %s", o->start->cnt, s->t_in,
+                           s->t_out, s->txid);
+    } else {
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, s->t_in, RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, sub);
+        rd_kafka_topic_partition_list_destroy(sub);
+        if (e)
+            return segstream_err_set(err, "subscribing to %s: %s", s->t_in, rd_kafka_err2str(e));
+        segstream_log_info("consuming %s as group %s, transactional id %s", s->t_in, group, s->txid);
+    }
+    return 0;
+}
+
+/* Processes the batch; a fatal producer error gets a new producer. */
+static int flush_batch(stage *s, segstream_err *err)
+{
+    bool producer_fatal;
+    if (!process_batch(s, &producer_fatal, err))
+        return 0;
+    if (!producer_fatal)
+        return -1;
+    return restart_producer(s, err);
+}
+
+int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
+{
+    stage s = {.o = o, .cfg = o->cfg};
+    segstream_err err = {{0}};
+    int status = 1;
+    segstream_config_each_secret(o->cfg, add_secret, NULL);
+    segstream_metrics *metrics = segstream_metrics_new();
+    int64_t idle_ms =
+        o->exit_when_idle_ms >= 0 ? o->exit_when_idle_ms : segstream_config_duration_ms(o->cfg, "pipeline.idle_timeout");
+    if (!metrics) {
+        segstream_err_set(&err, "out of memory");
+        goto fail;
+    }
+    if (start(&s, metrics, &err))
+        goto fail;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    s.last_input_ms = now_ms();
+    while (!g_stop && !s.fatal) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.n ? 10 : 100);
+        rd_kafka_poll(s.producer, 0); /* the producer's error callbacks */
+        segstream_http_heartbeat(s.http);
+        int64_t now = now_ms();
+        if (msg && intake(&s, msg, now, &err))
+            goto fail;
+        if (s.fatal)
+            break;
+        release(&s, now);
+        bool replay_done = s.replay && segstream_merge_all_finished(s.merge);
+        if (s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
+                    now - s.batch_start >= s.max_ms || replay_done) &&
+            flush_batch(&s, &err))
+            goto fail;
+        if (replay_done && !s.n) {
+            segstream_log_info("replay reached its end");
+            break;
+        }
+        if (idle_ms > 0 && s.assigned && !s.n && !segstream_merge_buffered(s.merge) &&
+            now - s.last_input_ms >= idle_ms) {
+            segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
+            break;
+        }
+        if (now - s.last_gauges_ms >= 1000)
+            update_gauges(&s);
+    }
+    if (s.fatal) {
+        err = s.fatal_err;
+        goto fail;
+    }
+    /* A clean stop: what was released is committed; what the merge still
+     * holds comes again from the committed offsets next time. */
+    if (s.n && flush_batch(&s, &err))
+        goto fail;
+    segstream_http_set_alive(s.http, false);
+    rd_kafka_consumer_close(s.consumer);
+    segstream_pipeline_stats stats;
+    segstream_pipeline_get_stats(s.p, &stats);
+    segstream_log_kv(SEGSTREAM_LOG_INFO,
+                     SEGSTREAM_LOG_FIELDS(SLF_INT("events", stats.events), SLF_INT("changes", stats.changes),
+                                          SLF_INT("dead_letters", stats.dead_letters),
+                                          SLF_INT("model_version", stats.model_version)),
+                     "stopped");
+    status = 0;
+    goto done;
+fail:
+    segstream_log_error("fatal: %s", err.message);
+done:
+    drop_batch(&s);
+    if (s.merge)
+        segstream_merge_free(s.merge, pending_free);
+    free(s.batch);
+    if (s.consumer)
+        rd_kafka_destroy(s.consumer);
+    if (s.producer) {
+        if (status)
+            rd_kafka_purge(s.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(s.producer);
+    }
+    if (s.producer_conf)
+        rd_kafka_conf_destroy(s.producer_conf);
+    if (s.base_conf)
+        rd_kafka_conf_destroy(s.base_conf);
+    if (s.positions)
+        rd_kafka_topic_partition_list_destroy(s.positions);
+    if (s.paused)
+        rd_kafka_topic_partition_list_destroy(s.paused);
+    if (s.ends)
+        rd_kafka_topic_partition_list_destroy(s.ends);
+    segstream_http_stop(s.http);
+    segstream_metrics_free(metrics);
+    segstream_codec_free(s.codec);
+    segstream_pipeline_close(s.p);
+    segstream_buf_free(&s.buf);
+    free(s.fresh), free(s.committed);
+    return status;
 }
 
 static void usage(FILE *out)
@@ -392,52 +955,6 @@ static void usage(FILE *out)
                  "  --set key=value        overrides a key (highest precedence; environment SEGSTREAM_* in between)\n"
                  "  --exit-when-idle S     stop cleanly after S seconds without input (default pipeline.idle_timeout)\n"
                  "Exit status: 0 stopped cleanly (SIGTERM/SIGINT or idle), 1 fatal error, 2 bad usage or configuration.\n");
-}
-
-static void add_secret(void *ctx, const char *value)
-{
-    (void)ctx;
-    segstream_log_add_secret(value);
-}
-
-/* cluster.* keys that segstream_stage_settings cannot carry yet (the
- * pipeline builds its cluster with their defaults): refused when set rather
- * than silently ignored. */
-static int check_unmapped(const segstream_config *cfg, segstream_err *err)
-{
-    static const char *const unmapped[] = {"cluster.retire_size", "cluster.merge_similarity", "cluster.max_users",
-                                           "cluster.profile_codec"};
-    for (size_t i = 0; i < sizeof unmapped / sizeof unmapped[0]; i++)
-        if (segstream_config_source_of(cfg, unmapped[i]) != SEGSTREAM_CONFIG_DEFAULT)
-            return segstream_err_set(err, "%s (set in %s): not supported by `segstream run` yet; only the default "
-                                          "is used, so remove the setting",
-                                     unmapped[i], segstream_config_origin_of(cfg, unmapped[i]));
-    return 0;
-}
-
-static segstream_stage_settings settings_of(const segstream_config *cfg)
-{
-    segstream_stage_settings st = segstream_stage_default_settings();
-    st.model_dir = segstream_config_string(cfg, "model.path");
-    st.encoder_threads = (int)segstream_config_int(cfg, "encoder.threads");
-    st.encoder_batch_tokens = (int)segstream_config_int(cfg, "encoder.batch_tokens");
-    st.encoder_cache_entries = (size_t)segstream_config_int(cfg, "encoder.cache_entries");
-    st.k = (int)segstream_config_int(cfg, "cluster.k");
-    st.window_ms = segstream_config_duration_ms(cfg, "cluster.window");
-    st.pane_ms = segstream_config_duration_ms(cfg, "cluster.pane");
-    st.half_life_ms = segstream_config_duration_ms(cfg, "cluster.half_life");
-    st.allowed_lateness_ms = segstream_config_duration_ms(cfg, "cluster.allowed_lateness");
-    st.max_future_skew_ms = segstream_config_duration_ms(cfg, "cluster.max_future_skew");
-    st.init_sample = (int)segstream_config_int(cfg, "cluster.init_sample");
-    st.seed = (uint64_t)segstream_config_int(cfg, "cluster.seed");
-    st.hysteresis = segstream_config_double(cfg, "cluster.hysteresis");
-    st.label_terms = (int)segstream_config_int(cfg, "cluster.label_terms");
-    return st;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, segstream_err *err)
-{
-    return segstream_cli_kafka_set(conf, k, v, err);
 }
 
 int segstream_cmd_run_kafka(int argc, char **argv)
@@ -483,195 +1000,15 @@ int segstream_cmd_run_kafka(int argc, char **argv)
     }
     segstream_err err = {{0}};
     segstream_config *cfg = segstream_config_load(file, sets, nsets, &err);
-    if (!cfg || check_unmapped(cfg, &err)) {
+    if (!cfg) {
         fprintf(stderr, "segstream run: %s\n", err.message);
-        segstream_config_free(cfg);
         return 2;
     }
     segstream_log_level lvl;
     if (!segstream_log_level_parse(segstream_config_get(cfg, "log.level"), &lvl))
         segstream_log_set_level(lvl);
-    segstream_config_each_secret(cfg, add_secret, NULL);
-
-    stage s = {.cfg = cfg};
-    int status = 1;
-    segstream_metrics *metrics = NULL;
-    const char *group = segstream_config_string(cfg, "group.id");
-    const char *t_in = segstream_config_string(cfg, "topics.input");
-    s.t_out = segstream_config_string(cfg, "topics.output");
-    s.t_seg = segstream_config_string(cfg, "topics.segments");
-    s.t_state = segstream_config_string(cfg, "topics.state");
-    s.t_dlq = segstream_config_string(cfg, "topics.dlq");
-    snprintf(s.state_key, sizeof s.state_key, "%s/model", group);
-    int64_t idle_ms = idle_s >= 0 ? (int64_t)(idle_s * 1000) : segstream_config_duration_ms(cfg, "pipeline.idle_timeout");
-    int64_t max_events = segstream_config_int(cfg, "batch.max_events");
-    int64_t max_ms = segstream_config_int(cfg, "batch.max_ms");
-
-    metrics = segstream_metrics_new();
-    if (!metrics || segstream_stage_metrics_register(metrics, SEGSTREAM_VERSION, &s.m, &err))
-        goto fail;
-    segstream_http_options ho = segstream_http_default_options();
-    ho.listen = segstream_config_string(cfg, "metrics.listen");
-    ho.metrics = metrics;
-    if (segstream_http_start(&ho, &s.http, &err))
-        goto fail;
-    if (s.http)
-        segstream_log_info("metrics on port %d", segstream_http_port(s.http));
-
-    segstream_stage_settings st = settings_of(cfg);
-    s.p = segstream_pipeline_open(&st, &err);
-    if (!s.p || segstream_pipeline_snapshot(s.p, &s.fresh, &s.fresh_len, &err))
-        goto fail;
-    s.codec = segstream_codec_new(NULL, &err);
-    if (!s.codec)
-        goto fail;
-
-    s.base_conf = segstream_config_kafka_conf(cfg, &err);
-    if (!s.base_conf)
-        goto fail;
-    char val[512];
-    size_t vl = sizeof val;
-    if (rd_kafka_conf_get(s.base_conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0])
-        if (conf_set(s.base_conf, "bootstrap.servers", segstream_cli_brokers(NULL), &err))
-            goto fail;
-
-    /* The producer first: init_transactions fences an older instance with the
-     * same transactional id and aborts its open transaction, so the state
-     * topic read on assignment holds only committed snapshots. */
-    char errstr[512], txid[512];
-    snprintf(txid, sizeof txid, "%s-%s", group, segstream_config_string(cfg, "instance.id"));
-    rd_kafka_conf_t *pc = rd_kafka_conf_dup(s.base_conf);
-    if (conf_set(pc, "transactional.id", txid, &err) || conf_set(pc, "partitioner", "murmur2_random", &err) ||
-        conf_set(pc, "message.max.bytes", "4194304", &err)) {
-        rd_kafka_conf_destroy(pc);
-        goto fail;
-    }
-    s.producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
-    if (!s.producer) {
-        rd_kafka_conf_destroy(pc);
-        segstream_err_set(&err, "producer: %s", errstr);
-        goto fail;
-    }
-    if (segstream_config_bool(cfg, "topics.create")) {
-        const char *topics[] = {t_in, s.t_out, s.t_seg, s.t_state, s.t_dlq};
-        for (size_t i = 0; i < 5; i++)
-            if (segstream_cli_create_topic(s.producer, topics[i], 1, 30000, &err))
-                goto fail;
-    }
-    rd_kafka_error_t *ke = rd_kafka_init_transactions(s.producer, 60000);
-    if (ke) {
-        segstream_err_set(&err, "init_transactions (%s): %s", txid, rd_kafka_error_string(ke));
-        rd_kafka_error_destroy(ke);
-        goto fail;
-    }
-
-    rd_kafka_conf_t *cc = rd_kafka_conf_dup(s.base_conf);
-    if (conf_set(cc, "group.id", group, &err) || conf_set(cc, "partition.assignment.strategy", "range", &err) ||
-        conf_set(cc, "enable.auto.commit", "false", &err) || conf_set(cc, "isolation.level", "read_committed", &err) ||
-        conf_set(cc, "auto.offset.reset", "earliest", &err)) {
-        rd_kafka_conf_destroy(cc);
-        goto fail;
-    }
-    rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
-    rd_kafka_conf_set_opaque(cc, &s);
-    s.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
-    if (!s.consumer) {
-        rd_kafka_conf_destroy(cc);
-        segstream_err_set(&err, "consumer: %s", errstr);
-        goto fail;
-    }
-    rd_kafka_poll_set_consumer(s.consumer);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, t_in, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(s.consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    if (e) {
-        segstream_err_set(&err, "subscribing to %s: %s", t_in, rd_kafka_err2str(e));
-        goto fail;
-    }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    segstream_log_info("consuming %s as group %s, transactional id %s", t_in, group, txid);
-
-    s.last_input_ms = now_ms();
-    int64_t batch_start = 0;
-    while (!g_stop && !s.fatal) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, 100);
-        segstream_http_heartbeat(s.http);
-        if (s.fatal) {
-            if (msg)
-                rd_kafka_message_destroy(msg);
-            err = s.fatal_err;
-            goto fail;
-        }
-        if (msg && msg->err) {
-            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                segstream_log_warn("consumer: %s", rd_kafka_message_errstr(msg));
-            bool fatal = msg->err == RD_KAFKA_RESP_ERR__FATAL;
-            rd_kafka_message_destroy(msg);
-            if (fatal) {
-                segstream_err_set(&err, "consumer: fatal error");
-                goto fail;
-            }
-        } else if (msg) {
-            if (s.n == s.cap) {
-                size_t cap = s.cap ? 2 * s.cap : 1024;
-                rd_kafka_message_t **b = realloc(s.batch, cap * sizeof *b);
-                if (!b) {
-                    rd_kafka_message_destroy(msg);
-                    segstream_err_set(&err, "out of memory");
-                    goto fail;
-                }
-                s.batch = b, s.cap = cap;
-            }
-            if (!s.n)
-                batch_start = now_ms();
-            s.batch[s.n++] = msg;
-            s.last_input_ms = now_ms();
-        }
-        int64_t now = now_ms();
-        if (s.n && ((int64_t)s.n >= max_events || now - batch_start >= max_ms) && process_batch(&s, &err))
-            goto fail;
-        if (idle_ms > 0 && s.assigned && !s.n && now - s.last_input_ms >= idle_ms) {
-            segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
-            break;
-        }
-    }
-    if (s.n && !s.fatal && process_batch(&s, &err))
-        goto fail;
-    segstream_http_set_alive(s.http, false);
-    rd_kafka_consumer_close(s.consumer);
-    segstream_pipeline_stats stats;
-    segstream_pipeline_get_stats(s.p, &stats);
-    segstream_log_kv(SEGSTREAM_LOG_INFO,
-                     SEGSTREAM_LOG_FIELDS(SLF_INT("events", stats.events), SLF_INT("changes", stats.changes),
-                                          SLF_INT("dead_letters", stats.dead_letters),
-                                          SLF_INT("model_version", stats.model_version)),
-                     "stopped");
-    status = 0;
-    goto done;
-fail:
-    segstream_log_error("fatal: %s", err.message);
-done:
-    drop_batch(&s);
-    free(s.batch);
-    if (s.consumer)
-        rd_kafka_destroy(s.consumer);
-    if (s.producer) {
-        if (status)
-            rd_kafka_purge(s.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_destroy(s.producer);
-    }
-    if (s.base_conf)
-        rd_kafka_conf_destroy(s.base_conf);
-    segstream_http_stop(s.http);
-    segstream_metrics_free(metrics);
-    segstream_codec_free(s.codec);
-    segstream_pipeline_close(s.p);
-    segstream_buf_free(&s.buf);
-    free(s.fresh), free(s.committed);
+    segstream_kafka_stage_options o = {.cfg = cfg, .exit_when_idle_ms = idle_s >= 0 ? (int64_t)(idle_s * 1000) : -1};
+    int status = segstream_kafka_stage_run(&o);
     segstream_config_free(cfg);
     return status;
 }

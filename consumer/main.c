@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"produce", segstream_cmd_produce, "NDJSON records on stdin -> Avro records on a Kafka topic"},
     {"consume", segstream_cmd_consume, "Avro records of a Kafka topic -> NDJSON on stdout"},
     {"cluster", segstream_cmd_cluster, "embeddings (.npy) -> streaming segments, one line per item"},
+    {"replay", segstream_cmd_replay, "the Kafka stage over a range of offsets or times into another output topic"},
+    {"state", segstream_cmd_state, "state export: the group's latest snapshot to a file, and its committed offsets"},
     {"run", segstream_cmd_run, "events (NDJSON or Avro file) -> segment changes, catalog, dead letters (NDJSON)"},
     {"config", segstream_cmd_config, "the configuration keys (--list) or the effective configuration (--show)"},
 };

@@ -208,6 +208,16 @@ void segstream_pipeline_get_stats(const segstream_pipeline *p, segstream_pipelin
 {
     *stats = p->stats;
     stats->model_version = segstream_stage_cluster_model_version(p->cluster);
+    segstream_stage_cluster_gauges g;
+    segstream_stage_cluster_get_gauges(p->cluster, &g);
+    stats->users = g.users;
+    stats->active_segments = g.active_segments;
+    stats->watermark = g.watermark;
+    stats->model_bytes = g.memory_bytes;
+    segstream_encoder_stats es;
+    segstream_encoder_get_stats(p->enc, &es);
+    stats->cache_hits = es.cache_hits;
+    stats->cache_misses = es.cache_misses;
 }
 
 /* --- batch scratch -------------------------------------------------------- */
@@ -595,7 +605,10 @@ int segstream_pipeline_process(segstream_pipeline *p, const segstream_pipeline_e
     p->sink_failed = 0;
     p->stats.events += n;
     int rc = prepare_batch(p, &b, events, n, 1, err);
-    if (!rc)
+    if (!rc && p->settings.keep_input_order)
+        for (size_t i = 0; i < n; i++)
+            b.order[i] = i;
+    else if (!rc)
         rc = sort_batch(&b, n, err);
     if (!rc)
         rc = encode_items(p, &b, b.order, n, err);

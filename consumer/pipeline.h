@@ -150,6 +150,13 @@ typedef struct segstream_pipeline_stats {
     uint64_t encode_ns;       /* time inside the encoder */
     uint64_t total_ns;        /* time inside process + encode + finish, sink included */
     int64_t model_version;
+    /* gauges of the current state (not counters) */
+    long users;               /* tracked users */
+    int active_segments;
+    int64_t watermark;        /* event-time watermark; INT64_MIN before the first event */
+    size_t model_bytes;       /* heap held by the cluster model */
+    uint64_t cache_hits;      /* the encoder's text -> embedding cache, since open */
+    uint64_t cache_misses;
 } segstream_pipeline_stats;
 
 /* Counters since open (restore keeps them running). */

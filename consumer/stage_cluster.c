@@ -30,6 +30,10 @@ segstream_stage_settings segstream_stage_default_settings(void)
         .hysteresis = co.hysteresis,
         .reassign_slice = co.reassign_slice,
         .label_terms = co.label_terms,
+        .retire_share = co.retire_share,
+        .merge_cosine = co.merge_cosine,
+        .profile_int8 = co.profile_codec == SEGSTREAM_PROFILE_INT8,
+        .max_users = co.max_users,
         .max_text_bytes = 64 * 1024,
         .max_label_words = 256,
     };
@@ -62,6 +66,10 @@ segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_se
     o.hysteresis = s->hysteresis;
     o.reassign_slice = s->reassign_slice;
     o.label_terms = s->label_terms;
+    o.retire_share = s->retire_share;
+    o.merge_cosine = s->merge_cosine;
+    o.profile_codec = s->profile_int8 ? SEGSTREAM_PROFILE_INT8 : SEGSTREAM_PROFILE_FP16;
+    o.max_users = s->max_users;
     return (segstream_stage_cluster *)segstream_cluster_create(&o, err);
 }
 
@@ -150,6 +158,13 @@ int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c)
     segstream_cluster_stats st;
     segstream_cluster_get_stats(ccl(c), &st);
     return st.model_version;
+}
+
+void segstream_stage_cluster_get_gauges(const segstream_stage_cluster *c, segstream_stage_cluster_gauges *g)
+{
+    segstream_cluster_stats st;
+    segstream_cluster_get_stats(ccl(c), &st);
+    *g = (segstream_stage_cluster_gauges){st.users, st.active_segments, st.watermark, st.memory_bytes};
 }
 
 void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink)

@@ -72,6 +72,16 @@ int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_s
 
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c);
 
+/* Gauges for operations: tracked users, active segments, the event-time
+ * watermark (INT64_MIN before the first event), heap bytes of the model. */
+typedef struct segstream_stage_cluster_gauges {
+    long users;
+    int active_segments;
+    int64_t watermark;
+    size_t memory_bytes;
+} segstream_stage_cluster_gauges;
+void segstream_stage_cluster_get_gauges(const segstream_stage_cluster *c, segstream_stage_cluster_gauges *g);
+
 /* Publishes every active segment through sink->segment (the full catalog). */
 void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink);
 

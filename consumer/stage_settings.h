@@ -32,10 +32,17 @@ typedef struct segstream_stage_settings {
     double hysteresis;
     int reassign_slice;    /* users re-assigned per event while a sweep is due */
     int label_terms;       /* keywords per segment label */
+    double retire_share;   /* cluster.retire_size */
+    double merge_cosine;   /* cluster.merge_similarity */
+    int profile_int8;      /* cluster.profile_codec: 0 fp16, 1 int8 */
+    long max_users;        /* cluster.max_users: 0 = no limit */
     /* pipeline */
     size_t max_text_bytes; /* longer texts are cut (on a UTF-8 boundary) before tokenizing;
                               the encoder truncates to the model's max tokens anyway */
     int max_label_words;   /* words of a text kept for labels */
+    int keep_input_order;  /* 1: apply a batch in the order given (the Kafka stage's
+                              partition merge decided it); 0: sort each batch by
+                              (event_time, topic, partition, offset) */
 } segstream_stage_settings;
 
 /* Defaults: cluster/'s defaults (k 64, window 7d, pane 1h, half-life 1d,

@@ -233,6 +233,55 @@ static void users_silent_for_a_window_expire(void **state)
     segstream_cluster_free(c);
 }
 
+/* cluster.max_users: the table never holds more; the users that go are the
+ * least recently active ones, each with one EXPIRED change; the run is
+ * deterministic; a snapshot carries the limit. */
+static void user_limit_expires_least_recent(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts(2);
+    o.max_users = 128; /* frees 2 places per round */
+    char *logs[2];
+    for (int run = 0; run < 2; run++) {
+        segstream_err err = {{0}};
+        segstream_cluster *c = segstream_cluster_create(&o, &err);
+        assert_non_null(c);
+        recorder r = {0};
+        float v[D];
+        char id[32];
+        uint64_t seed = 11;
+        segstream_cluster_stats st;
+        for (int i = 0; i < 1000; i++) {
+            snprintf(id, sizeof id, "user%04d", i);
+            t_vector(&seed, D, i % 2, 0.15, v);
+            feed(c, &r, id, SEGSTREAM_CLUSTER_OP_SET, v, 1000 + 10LL * i);
+            if (i % 7 == 0) /* a regular keeps coming back: never the least recent */
+                feed(c, &r, "regular", SEGSTREAM_CLUSTER_OP_ADD, v, 1000 + 10LL * i);
+            segstream_cluster_get_stats(c, &st);
+            assert_true(st.users <= 128);
+        }
+        assert_true(st.users >= 127); /* a round frees 2, then one joins */
+        assert_true(segstream_cluster_user_segment(c, "regular", NULL) > 0);
+        assert_int_equal(segstream_cluster_user_segment(c, "user0000", NULL), -1);
+        assert_true(segstream_cluster_user_segment(c, "user0999", NULL) > 0);
+        /* 1001 users seen, 128 kept: the others expired once each (the window
+         * is long enough that no one goes silent for it here) */
+        assert_int_equal(r.by_cause[SEGSTREAM_CLUSTER_CAUSE_EXPIRED], 1001 - st.users);
+        assert_null(strstr(r.log, "C regular 0"));
+        uint8_t *blob;
+        size_t len;
+        assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
+        segstream_cluster *back = segstream_cluster_restore(blob, len, &err);
+        assert_non_null(back);
+        free(blob);
+        segstream_cluster_free(back);
+        logs[run] = r.log;
+        segstream_cluster_free(c);
+    }
+    assert_string_equal(logs[0], logs[1]);
+    free(logs[0]), free(logs[1]);
+}
+
 static void set_add_delete(void **state)
 {
     (void)state;
@@ -367,6 +416,7 @@ int main(void)
         cmocka_unit_test(hysteresis_prevents_flapping),
         cmocka_unit_test(users_silent_for_a_window_expire),
         cmocka_unit_test(set_add_delete),
+        cmocka_unit_test(user_limit_expires_least_recent),
         cmocka_unit_test(profile_codecs_round_trip),
         cmocka_unit_test(kernels_agree_bit_for_bit),
         cmocka_unit_test(splits_do_not_churn_ids),

@@ -9,6 +9,10 @@
 #            first committed batch (a transaction is likely open), then run again ->
 #            read_committed output equal to an uninterrupted run's (the restarted
 #            producer fences and aborts the dead one's transaction).
+#   confluent: the 300 events in Confluent framing (schema id 17); the stage maps the id
+#            with schema.registry.ids=17=interest_change -> the same output as e2e; a
+#            first run without the mapping sends every record to the dead-letter topic
+#            (DECODE_ERROR: unknown schema id), with the original bytes.
 #   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
 #            without text between 100 good events -> the dead-letter topic with the
 #            original key and value and the segstream.* headers; an event whose text
@@ -29,7 +33,7 @@ id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
 brokers=${SEGSTREAM_BROKERS:-127.0.0.1:9092}
 cleanup() {
   rm -rf "$work"
-  for t in in out seg state dlq; do
+  for t in in out seg state dlq unmapped-out; do
     timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
       --bootstrap-server "$brokers" --delete --topic "$id-$t" >/dev/null 2>&1 || true
   done
@@ -82,6 +86,18 @@ e2e)
            'segstream_model_version [1-9]'; do
     grep -q "^$m" "$work/metrics.txt" || { cat "$work/metrics.txt"; echo "metrics: no '$m'"; exit 1; }
   done ;;
+confluent)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 --framing confluent --schema-id 17 < "$work/events.ndjson"
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set group.id="$id-unmapped" \
+    --set topics.dlq="$id-dlq" --set topics.output="$id-unmapped-out" --exit-when-idle 5 2>> "$work/stage.log" ||
+    { cat "$work/stage.log"; exit 1; }
+  grep -q '"stopped","events":0,' "$work/stage.log" || { cat "$work/stage.log"; echo "unmapped ids were decoded"; exit 1; }
+  n=$("$SEGSTREAM_BIN" consume --topic "$id-dlq" --from-beginning --to-end --timeout 30 --schema interest_change \
+        --schema-id 17=interest_change 2>/dev/null | wc -l)
+  [ "$n" = 300 ] || { echo "expected the 300 unmapped records in the dead-letter topic, got $n"; exit 1; }
+  : > "$work/stage.log"
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set schema.registry.ids=17=interest_change \
+    --exit-when-idle 5 2>> "$work/stage.log" || { cat "$work/stage.log"; exit 1; } ;;
 restart)
   head -n 150 "$work/events.ndjson" | "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1
   stage
