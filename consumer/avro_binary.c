@@ -110,7 +110,7 @@ int segstream_avro_get_long(segstream_avro_reader *r, const char *field, int64_t
 int segstream_avro_get_int(segstream_avro_reader *r, const char *field, int32_t *out)
 {
     size_t start = r->pos;
-    int64_t v;
+    int64_t v = 0; /* set on success; GCC -O3 cannot see that fail() returns -1 */
     if (segstream_avro_get_long(r, field, &v) < 0)
         return -1;
     if (v < INT32_MIN || v > INT32_MAX)

@@ -201,7 +201,7 @@ static int read_header(segstream_avro_file_reader *r, segstream_err *err)
         }
         for (int64_t i = 0; rc == 0 && i < count; i++) {
             char *key = NULL, *value = NULL;
-            size_t klen, vlen;
+            size_t klen = 0, vlen = 0; /* set by read_bytes on success; GCC -O3 warns otherwise */
             if ((rc = read_bytes(r, "metadata key", 256, &key, &klen, err)) < 0)
                 break;
             if ((rc = read_bytes(r, "metadata value", MAX_METADATA_VALUE_BYTES, &value, &vlen, err)) < 0) {
