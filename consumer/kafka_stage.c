@@ -859,13 +859,13 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         segstream_err_set(&err, "out of memory");
         goto fail;
     }
-    if (start(&s, metrics, &err))
-        goto fail;
+    /* from the start: a SIGTERM while the model loads is a clean stop too */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-
+    if (start(&s, metrics, &err))
+        goto fail;
     s.last_input_ms = now_ms();
     while (!g_stop && !s.fatal) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.n ? 10 : 100);
@@ -880,10 +880,13 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             break;
         release(&s, now);
         bool replay_done = s.replay && segstream_merge_all_finished(s.merge);
-        if (s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
-                    now - s.batch_start >= s.max_ms || replay_done) &&
-            flush_batch(&s, &err))
-            goto fail;
+        bool due = s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
+                           now - s.batch_start >= s.max_ms || replay_done);
+        if (due) {
+            if (flush_batch(&s, &err))
+                goto fail;
+            s.last_input_ms = now_ms(); /* a slow batch is not idleness: count from its end */
+        }
         if (replay_done && !s.n) {
             segstream_log_info("replay reached its end");
             break;
