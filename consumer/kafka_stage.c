@@ -637,8 +637,13 @@ int segstream_cmd_run_kafka(int argc, char **argv)
             s.last_input_ms = now_ms();
         }
         int64_t now = now_ms();
-        if (s.n && ((int64_t)s.n >= max_events || now - batch_start >= max_ms) && process_batch(&s, &err))
-            goto fail;
+        if (s.n && ((int64_t)s.n >= max_events || now - batch_start >= max_ms)) {
+            if (process_batch(&s, &err))
+                goto fail;
+            /* Idle time counts from the end of the work: a batch that took
+             * longer than the idle timeout must not stop the stage at once. */
+            now = s.last_input_ms = now_ms();
+        }
         if (idle_ms > 0 && s.assigned && !s.n && now - s.last_input_ms >= idle_ms) {
             segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
             break;
