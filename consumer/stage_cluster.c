@@ -86,7 +86,8 @@ static void on_change(void *ctx, const segstream_cluster_change *ch)
         .event_time = ch->event_time,
         .previous_segment = ch->previous_segment,
         .segment = ch->segment,
-        .similarity = ch->segment < 0 ? NAN : ch->similarity,
+        /* a cosine of unit vectors, which float rounding can push past 1 */
+        .similarity = ch->segment < 0 ? NAN : fminf(1.0f, fmaxf(-1.0f, ch->similarity)),
         .cause = (int)ch->cause,
         .model_version = ch->model_version,
     };
