@@ -22,6 +22,7 @@ enum { MM_QKV, MM_ATTN_OUT, MM_FFN_UP, MM_FFN_DOWN, MM_COUNT };
 struct segstream_bert {
     segstream_bert_config cfg;
     int threads; /* > 0 */
+    int tile;    /* rows of every matmul call; 0: one runtime-M call over the batch */
     segstream_bert_weights weights;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -53,13 +54,13 @@ static void *grow(void *p, size_t bytes)
 static int build_primitives(segstream_bert *b, int bf16, segstream_err *err)
 {
     const segstream_bert_config *c = &b->cfg;
-    const int h = c->hidden_size, f = c->intermediate_size;
+    const int h = c->hidden_size, f = c->intermediate_size, t = b->tile;
     if (check(dnnl_engine_create(&b->engine, dnnl_cpu, 0), "engine", err) ||
         check(dnnl_stream_create(&b->stream, b->engine, dnnl_stream_default_flags), "stream", err) ||
-        segstream_matmul_init(&b->mm[MM_QKV], b->engine, h, 3 * h, SEGSTREAM_MATMUL_BIAS, bf16, err) ||
-        segstream_matmul_init(&b->mm[MM_ATTN_OUT], b->engine, h, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, err) ||
-        segstream_matmul_init(&b->mm[MM_FFN_UP], b->engine, h, f, SEGSTREAM_MATMUL_BIAS_GELU, bf16, err) ||
-        segstream_matmul_init(&b->mm[MM_FFN_DOWN], b->engine, f, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, err))
+        segstream_matmul_init(&b->mm[MM_QKV], b->engine, h, 3 * h, SEGSTREAM_MATMUL_BIAS, bf16, t, err) ||
+        segstream_matmul_init(&b->mm[MM_ATTN_OUT], b->engine, h, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, t, err) ||
+        segstream_matmul_init(&b->mm[MM_FFN_UP], b->engine, h, f, SEGSTREAM_MATMUL_BIAS_GELU, bf16, t, err) ||
+        segstream_matmul_init(&b->mm[MM_FFN_DOWN], b->engine, f, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, t, err))
         return -1;
     b->layer_mm = calloc((size_t)c->num_layers * MM_COUNT, sizeof *b->layer_mm);
     if (!b->layer_mm)
@@ -76,10 +77,16 @@ static int build_primitives(segstream_bert *b, int bf16, segstream_err *err)
                                           l->ffn_down_b, err))
             return -1;
     }
+    /* fixed shapes make the algorithm fixed; that each row position of a
+     * tile is computed alike depends on the CPU's kernels, so it is checked */
+    for (int i = 0; t && i < MM_COUNT; i++)
+        if (segstream_matmul_check_rows(&b->mm[i], &b->layer_mm[i], b->engine, b->stream, err))
+            return -1;
     return 0;
 }
 
-segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16, segstream_err *err)
+segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16, int deterministic,
+                                    segstream_err *err)
 {
     segstream_bert *b = calloc(1, sizeof *b);
     if (!b) {
@@ -87,6 +94,7 @@ segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16
         return NULL;
     }
     b->threads = threads > 0 ? threads : omp_get_num_procs();
+    b->tile = deterministic ? SEGSTREAM_BERT_TILE_ROWS : 0;
     omp_set_num_threads(b->threads);
     if (segstream_bert_config_load(model_dir, &b->cfg, err) ||
         segstream_bert_weights_load(model_dir, &b->cfg, &b->weights, err)) {
@@ -130,6 +138,7 @@ const segstream_bert_config *segstream_bert_config_of(const segstream_bert *b)
     return &b->cfg;
 }
 
+/* tokens: the activations' rows, padding to the matmul tile included */
 static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int threads,
                    segstream_err *err)
 {
@@ -188,7 +197,9 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
     /* per call: the ICV belongs to the calling thread, which may not be the one that opened */
     omp_set_num_threads(b->threads);
     const int nthreads = b->threads;
-    if (reserve(b, t, n, max_len, nthreads, err))
+    /* every matmul has the same shape, so one padding serves all four */
+    const int padded = segstream_matmul_padded_rows(&b->mm[MM_QKV], t);
+    if (reserve(b, padded, n, max_len, nthreads, err))
         return -1;
     for (size_t i = 0, pos = 0; i < n; i++) {
         b->starts[i] = (int)pos;
@@ -199,6 +210,10 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
     const segstream_bert_weights *w = &b->weights;
     segstream_bert_embed(b->x, ids, b->positions, t, h, w->word, w->position, w->type0, w->emb_ln_g,
                          w->emb_ln_b, c->layer_norm_eps);
+    /* padding rows: the matmuls read them (x, ctx) and must see finite numbers;
+     * no other row depends on them, and nothing else reads them */
+    memset(b->x + (size_t)t * h, 0, (size_t)(padded - t) * h * sizeof *b->x);
+    memset(b->ctx + (size_t)t * h, 0, (size_t)(padded - t) * h * sizeof *b->ctx);
     for (int l = 0; l < c->num_layers; l++) {
         const segstream_bert_layer *lw = &w->layers[l];
         const segstream_matmul_weights *m = &b->layer_mm[(size_t)l * MM_COUNT];

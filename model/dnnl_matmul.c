@@ -1,5 +1,12 @@
-/* dnnl_matmul.c - runtime-M oneDNN matmul with bias and a fused epilogue. */
+/* dnnl_matmul.c - oneDNN matmul with bias and a fused epilogue, runtime M or fixed tiles.
+ *
+ * Memory objects for src and dst are made per call (cheap, no allocation of
+ * data); in tile mode one pair serves every tile, moved by set_data_handle. */
 #include "model/dnnl_matmul.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int check(dnnl_status_t s, const char *what, segstream_err *err)
 {
@@ -7,13 +14,15 @@ static int check(dnnl_status_t s, const char *what, segstream_err *err)
 }
 
 int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int n,
-                          segstream_matmul_epilogue epilogue, int bf16, segstream_err *err)
+                          segstream_matmul_epilogue epilogue, int bf16, int tile, segstream_err *err)
 {
     mm->prim = NULL;
     mm->k = k;
     mm->n = n;
-    dnnl_dims_t src_dims = {DNNL_RUNTIME_DIM_VAL, k}, w_dims = {k, n}, b_dims = {1, n},
-                dst_dims = {DNNL_RUNTIME_DIM_VAL, n};
+    mm->tile = tile > 0 ? tile : 0;
+    mm->epilogue = epilogue;
+    const dnnl_dim_t m = mm->tile ? mm->tile : DNNL_RUNTIME_DIM_VAL;
+    dnnl_dims_t src_dims = {m, k}, w_dims = {k, n}, b_dims = {1, n}, dst_dims = {m, n};
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
     dnnl_matmul_desc_t desc;
     if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
@@ -88,11 +97,17 @@ void segstream_matmul_weights_destroy(segstream_matmul_weights *wts)
     wts->w = wts->b = NULL;
 }
 
+int segstream_matmul_padded_rows(const segstream_matmul *mm, int m)
+{
+    return mm->tile ? (m + mm->tile - 1) / mm->tile * mm->tile : m;
+}
+
 int segstream_matmul_run(const segstream_matmul *mm, const segstream_matmul_weights *wts,
                          dnnl_engine_t engine, dnnl_stream_t stream, const float *src, int m,
                          float *dst, segstream_err *err)
 {
-    dnnl_dims_t src_dims = {m, mm->k}, dst_dims = {m, mm->n};
+    const int rows = mm->tile ? mm->tile : m, calls = mm->tile ? (m + mm->tile - 1) / mm->tile : 1;
+    dnnl_dims_t src_dims = {rows, mm->k}, dst_dims = {rows, mm->n};
     dnnl_memory_desc_t src_md, dst_md;
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
     int rc = -1;
@@ -103,14 +118,61 @@ int segstream_matmul_run(const segstream_matmul *mm, const segstream_matmul_weig
         goto out;
     dnnl_exec_arg_t args[] = {
         {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->w}, {DNNL_ARG_BIAS, wts->b}, {DNNL_ARG_DST, dst_mem}};
-    if (check(dnnl_primitive_execute(mm->prim, stream, 4, args), "matmul execute", err) ||
-        check(dnnl_stream_wait(stream), "stream wait", err))
-        goto out;
+    for (int c = 0; c < calls; c++) {
+        const size_t row0 = (size_t)c * (size_t)rows;
+        if ((c && (check(dnnl_memory_set_data_handle(src_mem, (void *)(src + row0 * (size_t)mm->k)),
+                         "src handle", err) ||
+                   check(dnnl_memory_set_data_handle(dst_mem, dst + row0 * (size_t)mm->n), "dst handle",
+                         err))) ||
+            check(dnnl_primitive_execute(mm->prim, stream, 4, args), "matmul execute", err) ||
+            check(dnnl_stream_wait(stream), "stream wait", err))
+            goto out;
+    }
     rc = 0;
 out:
     if (src_mem)
         dnnl_memory_destroy(src_mem);
     if (dst_mem)
         dnnl_memory_destroy(dst_mem);
+    return rc;
+}
+
+int segstream_matmul_check_rows(const segstream_matmul *mm, const segstream_matmul_weights *wts,
+                                dnnl_engine_t engine, dnnl_stream_t stream, segstream_err *err)
+{
+    const size_t t = (size_t)mm->tile, k = (size_t)mm->k, n = (size_t)mm->n;
+    float *src = malloc(t * k * sizeof *src), *dst = malloc(t * n * sizeof *dst);
+    int rc = -1;
+    if (!src || !dst) {
+        segstream_err_set(err, "out of memory");
+        goto out;
+    }
+    /* values of activation size, in [-2, 2): a fixed LCG, the same on every run */
+    uint32_t s = 12345;
+    for (size_t j = 0; j < k; j++) {
+        s = s * 1664525u + 1013904223u;
+        src[j] = (float)(s >> 8) / (float)(1 << 22) - 2.0f;
+    }
+    for (size_t j = 0; j < n; j++) {
+        s = s * 1664525u + 1013904223u;
+        dst[j] = (float)(s >> 8) / (float)(1 << 22) - 2.0f;
+    }
+    for (size_t i = 1; i < t; i++) {
+        memcpy(src + i * k, src, k * sizeof *src);
+        memcpy(dst + i * n, dst, n * sizeof *dst);
+    }
+    if (segstream_matmul_run(mm, wts, engine, stream, src, (int)t, dst, err))
+        goto out;
+    for (size_t i = 1; i < t; i++)
+        if (memcmp(dst + i * n, dst, n * sizeof *dst)) {
+            segstream_err_set(err, "oneDNN computes row %zu of a %zu-row tile unlike row 0 on this CPU "
+                                   "(%zu x %zu matmul), so batch-invariant results cannot be guaranteed",
+                              i, t, k, n);
+            goto out;
+        }
+    rc = 0;
+out:
+    free(src);
+    free(dst);
     return rc;
 }

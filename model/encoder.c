@@ -37,6 +37,7 @@ segstream_encoder_options segstream_encoder_default_options(void)
         .max_batch_tokens = 1024,
         .cache_entries = 10000,
         .precision = SEGSTREAM_PRECISION_F32,
+        .deterministic = 0,
     };
 }
 
@@ -54,7 +55,8 @@ segstream_encoder *segstream_encoder_open(const char *model_dir, const segstream
     if (!e)
         return segstream_err_set(err, "out of memory"), NULL;
     e->opt = o;
-    if (!(e->bert = segstream_bert_open(model_dir, o.threads, o.precision == SEGSTREAM_PRECISION_BF16, err)))
+    if (!(e->bert = segstream_bert_open(model_dir, o.threads, o.precision == SEGSTREAM_PRECISION_BF16,
+                                       o.deterministic, err)))
         goto fail;
     const segstream_bert_config *cfg = segstream_bert_config_of(e->bert);
     e->dim = cfg->hidden_size;

@@ -17,7 +17,23 @@
  * on machines shared with other busy processes OMP_WAIT_POLICY=passive keeps
  * a descheduled spinner from stalling the others (on the loaded 2-core dev
  * box, 2 threads: a 17-token text took 16 ms on average instead of 60-127 ms,
- * and throughput rose by a quarter or more). */
+ * and throughput rose by a quarter or more).
+ *
+ * Batch invariance (options.deterministic != 0): a text's embedding is bit
+ * for bit the same whatever other texts share its call or forward pass, its
+ * position in them, the token budget and the call boundaries, across
+ * encoders and processes - provided the same model files, the same build
+ * (compiler, oneDNN version), the same CPU instruction set (oneDNN and our
+ * kernels dispatch on it) and the same options.threads and precision. How:
+ * every matmul runs in fixed 48-row tiles (the batch padded), so oneDNN sees
+ * one shape and takes one algorithm; open checks on the real weights that
+ * oneDNN computes every row of a tile alike on this CPU and fails otherwise;
+ * attention, layer norm, pooling and normalisation never mix rows or
+ * sequences and reduce in an order fixed by the row alone. Its cost on the
+ * 2-core AVX2 dev box: about 20-25% more CPU on 1024-token batches, and a
+ * short text encoded alone pays for a whole 48-row tile (16 tokens: about
+ * 2-3x the latency). Off (the default), the vectors of one text differ
+ * between batchings in their last bits (max ~1e-7 a component). */
 #ifndef SEGSTREAM_MODEL_ENCODER_H
 #define SEGSTREAM_MODEL_ENCODER_H
 
@@ -49,9 +65,11 @@ typedef struct segstream_encoder_options {
                               as 2048 or 4096 on the AVX2 dev box */
     size_t cache_entries;  /* capacity of the LRU text -> embedding cache; 0 = off */
     segstream_precision precision;
+    int deterministic;     /* != 0: batch-invariant embeddings (see above), at a cost; 0 by
+                              default; the Kafka stage needs it for replays to match */
 } segstream_encoder_options;
 
-/* Defaults: all cores, 1024 tokens a batch, 10000 cached texts, fp32. */
+/* Defaults: all cores, 1024 tokens a batch, 10000 cached texts, fp32, not deterministic. */
 segstream_encoder_options segstream_encoder_default_options(void);
 
 /* Loads the model folder (config.json, model.safetensors, vocab/tokenizer
