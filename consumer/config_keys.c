@@ -122,6 +122,9 @@ static const segstream_config_key keys[] = {
     INT("encoder.cache_entries", "65536", 0, 100000000,
         "embeddings cached by text (LRU); 0 disables the cache"),
 
+    BOOL("encoder.deterministic", "true",
+         "batch-invariant embeddings (fixed 48-row matmul tiles, ~20% more CPU): restarts and replays give "
+         "byte-identical output; false = a little faster, outputs may differ in the last float bits"),
     INT("cluster.k", "64", 1, 4096, "number of active segments kept"),
     DUR("cluster.window", "7d", 1, 3650 * DAY,
         "sliding window in event time; a multiple of cluster.pane; users silent longer expire"),

@@ -159,6 +159,7 @@ segstream_pipeline *segstream_pipeline_open(const segstream_stage_settings *sett
     eo.threads = settings->encoder_threads;
     eo.max_batch_tokens = settings->encoder_batch_tokens;
     eo.cache_entries = settings->encoder_cache_entries;
+    eo.deterministic = settings->encoder_deterministic;
     p->enc = segstream_encoder_open(settings->model_dir, &eo, err);
     if (!p->enc)
         goto fail;

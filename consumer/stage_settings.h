@@ -20,6 +20,7 @@ typedef struct segstream_stage_settings {
     int encoder_threads;          /* 0 = all cores */
     int encoder_batch_tokens;     /* token budget of one forward pass */
     size_t encoder_cache_entries; /* LRU text -> embedding cache; 0 = off */
+    int encoder_deterministic;    /* batch-invariant embeddings (model/encoder.h) */
     /* cluster (cluster.*); dim comes from the model */
     int k;
     int64_t window_ms;
