@@ -3,11 +3,14 @@
 
 Run through the wrapper tools/eval-recommend (it picks the tools venv).
 
-For each split time T (quantiles of the ratings' time range):
-  1. The InterestChange stream before T (tools/movielens-events: ratings >= 4 as "liked: title -
-     genres", tags as "tagged: ...") goes through `segstream run` in file mode with the chosen
-     cluster settings. A user's segment at T is the segment of their last change in the output;
-     users whose last change has no segment (expired, deleted) are not tracked at T.
+For each split time T (quantiles of the ratings' time range; with --rolling also every STEP):
+  1. The InterestChange stream (tools/movielens-events: ratings >= 4 as "liked: title - genres",
+     tags as "tagged: ...") up to the last split goes once through `segstream run` in file mode
+     with the chosen cluster settings. A user's segment at T is the segment of their last change
+     among the changes triggered by events before T (the output up to the first change whose
+     source_offset is an event at or after T): what a reader of the change stream knew at T, and
+     the same as a run on the stream cut at T (file mode's output does not depend on batching).
+     Users whose last change has no segment (expired, deleted) are not tracked at T.
   2. Evaluated users: tracked at T and with at least one liked movie (rating >= 4) in
      [T, T + horizon). Relevant items: those liked movies.
   3. Each method recommends 10 movies per user, never one the user rated (any rating) before T:
@@ -121,34 +124,48 @@ def log(args, msg):
         print(f"eval-recommend: {msg}", file=sys.stderr, flush=True)
 
 
-def run_segstream(args, events, T, workdir):
-    """Segment of each tracked user at T (the segment of their last change), from `segstream run`."""
-    inp = os.path.join(workdir, f"events-{T}.ndjson")
-    out = os.path.join(workdir, f"changes-{T}.ndjson")
-    seg = os.path.join(workdir, f"segments-{T}.ndjson")
+def run_segstream(args, events, until, workdir):
+    """`segstream run` on the events before `until`; returns its changes as (source_offset, user, segment)
+    in output order (source_offset = the 1-based input line whose event triggered the change)."""
+    inp = os.path.join(workdir, f"events-{until}.ndjson")
+    out = os.path.join(workdir, f"changes-{until}.ndjson")
+    seg = os.path.join(workdir, f"segments-{until}.ndjson")
     n = 0
     with open(inp, "w", encoding="utf-8") as f:
         for e in events:
-            if e["event_time"] >= T:
+            if e["event_time"] >= until:
                 break  # events are in event-time order
             f.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
             n += 1
     cmd = [find_bin(), "run", "--quiet", "--input", inp, "--output", out, "--segments", seg,
            "--model", args.model, "--threads", str(args.threads), "--k", str(args.k),
            "--window", args.window, "--pane", args.pane, "--half-life", args.half_life,
-           "--seed", str(args.seed)] + args.segstream_args.split()
+           "--seed", str(args.seed), "--init-sample", str(args.init_sample)] + args.segstream_args.split()
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"eval-recommend: {' '.join(cmd)} failed: {r.stderr}")
-    last = {}
+    changes = []
     with open(out, encoding="utf-8") as f:
         for line in f:
             c = json.loads(line)
-            last[c["user_id"]] = c["segment"]
-    log(args, f"T={iso(T)}: segstream run on {n} events in {time.time() - t0:.1f} s, "
-              f"{sum(v is not None for v in last.values())} users tracked")
-    return {int(u[1:]): s for u, s in last.items() if s is not None}, n
+            changes.append((int(c["source_offset"]), int(c["user_id"][1:]), c["segment"]))
+    log(args, f"segstream run on {n} events (before {iso(until)}) in {time.time() - t0:.1f} s, "
+              f"{len(changes)} changes")
+    return changes
+
+
+def segments_at(changes, n_before):
+    """Each tracked user's segment once the first n_before input events were applied: the output up to
+    the first change triggered by a later event (the input is in event-time order, so that is what a
+    reader of the change stream knew at T). The changes the bootstrap releases carry their own events'
+    offsets but come out together; a split inside the bootstrap sample is refused."""
+    last = {}
+    for off, user, seg in changes:
+        if off > n_before:
+            break
+        last[user] = seg
+    return {u: s for u, s in last.items() if s is not None}
 
 
 def decayed_profiles(users, ev_user, ev_time, ev_row, X, T, half_life_ms):
@@ -190,11 +207,12 @@ def iso(t_ms):
     return time.strftime("%Y-%m-%d", time.gmtime(t_ms / 1000))
 
 
-def evaluate_split(args, T, events, ratings, emb, workdir):
+def evaluate_split(args, T, n_before, changes, ratings, emb):
     ru, rm, rr, rt = ratings
     W = parse_duration_ms(args.window)
     H_rec = parse_duration_ms(args.rec_half_life) if args.rec_half_life else 0
-    seg_of, n_events = run_segstream(args, events, T, workdir)
+    seg_of = segments_at(changes, n_before)
+    n_events = n_before
 
     # likes during the last window, one per (user, movie)
     win = (rt >= T - W) & (rt < T) & (rr >= 4.0)
@@ -298,12 +316,21 @@ def main():
     ap.add_argument("--rec-half-life", default="",
                     help="weigh each like in the window by this decay (default: every like counts 1)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init-sample", type=int, default=1000, help="cluster.init_sample (splits must come after it)")
+    ap.add_argument("--rolling", default="",
+                    help="also evaluate splits every this long (e.g. 90d) from the first split to the end minus "
+                         "the horizon, pooled (more users than the quantile table)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--segstream-args", default="", help="extra arguments for `segstream run`")
     ap.add_argument("--workdir", help="keep the per-split inputs and outputs here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true", help="one JSON object: settings, splits, pooled")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--table", metavar="JSON", help="print the table of an earlier --json output and stop")
     args = ap.parse_args()
+    if args.table:
+        with open(args.table, encoding="utf-8") as f:
+            print_table(json.load(f))
+        return
     args.horizon_ms = parse_duration_ms(args.horizon)
     for d in (args.window, args.pane, args.half_life):
         parse_duration_ms(d)
@@ -324,31 +351,61 @@ def main():
         splits.append(int(rt_sorted[min(int(v * len(rt_sorted)), len(rt_sorted) - 1)]) if v <= 1 else int(v))
 
     settings = {k: getattr(args, k) for k in ("k", "window", "pane", "half_life", "rec_half_life", "horizon",
-                                               "seed", "segstream_args")}
+                                               "seed", "init_sample", "rolling", "segstream_args")}
     t0 = time.time()
+    times = np.array([e["event_time"] for e in events], dtype=np.int64)
+    if args.rolling:
+        step = parse_duration_ms(args.rolling)
+        last_split = int(rt_sorted[-1]) - args.horizon_ms
+        rolling = list(range(min(splits), last_split + 1, step))
+    else:
+        rolling = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         os.makedirs(workdir, exist_ok=True)
-        results = [evaluate_split(args, T, events, ratings, emb, workdir) for T in splits]
-    all_ = pooled(results)
+        changes = run_segstream(args, events, max(splits + rolling), workdir)
+
+    def split_result(T):
+        n_before = int(np.searchsorted(times, T, side="left"))
+        if n_before < args.init_sample:
+            sys.exit(f"eval-recommend: split {iso(T)} falls inside the model's bootstrap sample")
+        return evaluate_split(args, T, n_before, changes, ratings, emb)
+
+    results = [split_result(T) for T in splits]
+    rolled = [split_result(T) for T in rolling]
+    doc = {"settings": settings, "splits": results, "pooled": pooled(results), "seconds": round(time.time() - t0, 1)}
+    if rolled:
+        doc["rolling"] = {"step": args.rolling, "splits": rolled, "pooled": pooled(rolled)}
     if args.json:
-        print(json.dumps({"settings": settings, "splits": results, "pooled": all_,
-                          "seconds": round(time.time() - t0, 1)}, indent=1))
-        return
-    print(f"settings: k={args.k} window={args.window} pane={args.pane} half-life={args.half_life} "
-          f"horizon={args.horizon} rec-half-life={args.rec_half_life or 'none'} seed={args.seed}")
+        print(json.dumps(doc, indent=1))
+    else:
+        print_table(doc)
+
+
+def print_table(doc):
+    """The human table of a --json document (also: python3 eval_recommend.py --table FILE)."""
+    s = doc["settings"]
+    print(f"settings: k={s['k']} window={s['window']} pane={s['pane']} half-life={s['half_life']} "
+          f"horizon={s['horizon']} rec-half-life={s['rec_half_life'] or 'none'} seed={s['seed']}")
     print(f"{'split':10} {'tracked':>7} {'users':>5} | {'hit@10 seg':>10} {'kmeans':>7} {'pop':>7} | "
           f"{'NDCG@10 seg':>11} {'kmeans':>7} {'pop':>7} | {'seg/pop':>7} {'km/pop':>7}")
 
-    def row(r):
-        ratio = lambda x: f"{x:7.2f}" if x is not None else f"{'-':>7}"
+    def ratio(x):
+        return f"{x:7.2f}" if x is not None else f"{'-':>7}"
+
+    for r in doc["splits"] + [doc["pooled"]]:
         print(f"{r['split']:10} {r.get('tracked_users', ''):>7} {r['users']:5d} | "
               f"{r['segstream']['hit10']:10.3f} {r['kmeans']['hit10']:7.3f} {r['popularity']['hit10']:7.3f} | "
               f"{r['segstream']['ndcg10']:11.3f} {r['kmeans']['ndcg10']:7.3f} {r['popularity']['ndcg10']:7.3f} | "
               f"{ratio(r['ratio_hit10'])} {ratio(r['ratio_hit10_kmeans'])}")
-    for r in results:
-        row(r)
-    row(all_)
+    if "rolling" in doc:
+        r = doc["rolling"]["pooled"]
+        print(f"rolling: splits every {doc['rolling']['step']} ({len(doc['rolling']['splits'])} splits, "
+              f"{r['users']} user-splits): hit@10 segstream {r['segstream']['hit10']:.3f} "
+              f"({r['segstream']['hits']}), kmeans {r['kmeans']['hit10']:.3f} ({r['kmeans']['hits']}), "
+              f"popularity {r['popularity']['hit10']:.3f} ({r['popularity']['hits']}); NDCG@10 "
+              f"{r['segstream']['ndcg10']:.3f} / {r['kmeans']['ndcg10']:.3f} / {r['popularity']['ndcg10']:.3f}; "
+              f"segstream/popularity {ratio(r['ratio_hit10']).strip()}")
 
 
 if __name__ == "__main__":
