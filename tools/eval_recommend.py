@@ -171,12 +171,13 @@ def segments_at(changes, n_before):
 def decayed_profiles(users, ev_user, ev_time, ev_row, X, T, half_life_ms):
     """Normalised decayed mean of each user's event embeddings before T (rows follow `users`)."""
     P = np.zeros((len(users), X.shape[1]))
-    idx = {u: i for i, u in enumerate(users)}
-    sel = ev_time < T
-    for u, t, row in zip(ev_user[sel], ev_time[sel], ev_row[sel]):
-        i = idx.get(int(u))
-        if i is not None:
-            P[i] += 0.5 ** ((T - t) / half_life_ms) * X[row]
+    pos = {u: i for i, u in enumerate(users)}
+    sel = np.flatnonzero(ev_time < T)
+    slot = np.array([pos.get(int(u), -1) for u in ev_user[sel]], dtype=np.int64)
+    keep = slot >= 0
+    sel, slot = sel[keep], slot[keep]
+    w = 0.5 ** ((T - ev_time[sel]) / half_life_ms)
+    np.add.at(P, slot, w[:, None] * X[ev_row[sel]])
     norms = np.linalg.norm(P, axis=1, keepdims=True)
     return P / np.maximum(norms, 1e-300)
 
@@ -261,6 +262,7 @@ def evaluate_split(args, T, n_before, changes, ratings, emb):
     km_scores, km_members = group_scores(km_of)
     evaluated = [u for u in tracked if u in relevant]
     sums = {name: [0.0, 0.0] for name in ("segstream", "kmeans", "popularity")}
+    per_user = {name: [] for name in sums}  # 0/1 hit per evaluated user, for the pooled interval
     for u in evaluated:
         ex = rated_before.get(u, set())
         recs = {
@@ -272,6 +274,7 @@ def evaluate_split(args, T, n_before, changes, ratings, emb):
             h, n = metrics(rec, relevant[u])
             sums[name][0] += h
             sums[name][1] += n
+            per_user[name].append(int(h))
     n_eval = len(evaluated)
     res = {"split": iso(T), "split_ms": int(T), "events_before": n_events, "tracked_users": len(tracked),
            "users": n_eval, "segments": len(seg_members), "kmeans_clusters": k_eff,
@@ -279,7 +282,7 @@ def evaluate_split(args, T, n_before, changes, ratings, emb):
            "mean_segment_size": round(len(tracked) / max(len(seg_members), 1), 2)}
     for name, (h, n) in sums.items():
         res[name] = {"hit10": h / n_eval if n_eval else 0.0, "ndcg10": n / n_eval if n_eval else 0.0,
-                     "hits": int(h)}
+                     "hits": int(h), "per_user_hits": per_user[name]}
     p = res["popularity"]["hit10"]
     res["ratio_hit10"] = res["segstream"]["hit10"] / p if p > 0 else None
     res["ratio_hit10_kmeans"] = res["kmeans"]["hit10"] / p if p > 0 else None
@@ -296,6 +299,18 @@ def pooled(results):
     p = out["popularity"]["hit10"]
     out["ratio_hit10"] = out["segstream"]["hit10"] / p if p > 0 else None
     out["ratio_hit10_kmeans"] = out["kmeans"]["hit10"] / p if p > 0 else None
+    # paired bootstrap over the evaluated (user, split) pairs: how far the ratio can move by chance
+    seg = np.array([h for r in results for h in r["segstream"]["per_user_hits"]])
+    pop = np.array([h for r in results for h in r["popularity"]["per_user_hits"]])
+    if n and pop.sum() > 0:
+        rng = np.random.default_rng(12345)
+        idx = rng.integers(0, n, size=(2000, n))
+        ps = pop[idx].sum(axis=1)
+        ratios = seg[idx].sum(axis=1)[ps > 0] / ps[ps > 0]
+        lo, hi = np.percentile(ratios, [2.5, 97.5])
+        out["ratio_hit10_ci95"] = [round(float(lo), 3), round(float(hi), 3)]
+        out["segstream_only_hits"] = int(((seg == 1) & (pop == 0)).sum())
+        out["popularity_only_hits"] = int(((seg == 0) & (pop == 1)).sum())
     return out
 
 
@@ -321,6 +336,8 @@ def main():
                     help="also evaluate splits every this long (e.g. 90d) from the first split to the end minus "
                          "the horizon, pooled (more users than the quantile table)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rolling-start", default="", help="first rolling split (quantile or epoch ms; default: "
+                                                        "the first split)")
     ap.add_argument("--segstream-args", default="", help="extra arguments for `segstream run`")
     ap.add_argument("--workdir", help="keep the per-split inputs and outputs here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true", help="one JSON object: settings, splits, pooled")
@@ -345,19 +362,23 @@ def main():
            np.array([row_of[e["text"]] for e in events]), X)
 
     rt_sorted = np.sort(ratings[3])
-    splits = []
-    for s in args.splits.split(","):
-        v = float(s)
-        splits.append(int(rt_sorted[min(int(v * len(rt_sorted)), len(rt_sorted) - 1)]) if v <= 1 else int(v))
+
+    def split_time(text):  # a quantile of the ratings' times, or epoch ms
+        v = float(text)
+        return int(rt_sorted[min(int(v * len(rt_sorted)), len(rt_sorted) - 1)]) if v <= 1 else int(v)
+
+    splits = [split_time(x) for x in args.splits.split(",")]
 
     settings = {k: getattr(args, k) for k in ("k", "window", "pane", "half_life", "rec_half_life", "horizon",
-                                               "seed", "init_sample", "rolling", "segstream_args")}
+                                               "seed", "init_sample", "rolling", "rolling_start",
+                                               "segstream_args")}
     t0 = time.time()
     times = np.array([e["event_time"] for e in events], dtype=np.int64)
     if args.rolling:
         step = parse_duration_ms(args.rolling)
         last_split = int(rt_sorted[-1]) - args.horizon_ms
-        rolling = list(range(min(splits), last_split + 1, step))
+        start = split_time(args.rolling_start) if args.rolling_start else min(splits)
+        rolling = list(range(start, last_split + 1, step))
     else:
         rolling = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -398,6 +419,10 @@ def print_table(doc):
               f"{r['segstream']['hit10']:10.3f} {r['kmeans']['hit10']:7.3f} {r['popularity']['hit10']:7.3f} | "
               f"{r['segstream']['ndcg10']:11.3f} {r['kmeans']['ndcg10']:7.3f} {r['popularity']['ndcg10']:7.3f} | "
               f"{ratio(r['ratio_hit10'])} {ratio(r['ratio_hit10_kmeans'])}")
+    r = doc["pooled"]
+    print(f"all splits: segstream/popularity hit@10 {ratio(r['ratio_hit10']).strip()}, 95% paired bootstrap "
+          f"{r.get('ratio_hit10_ci95')}; hits only segstream got {r.get('segstream_only_hits')}, only popularity "
+          f"{r.get('popularity_only_hits')}")
     if "rolling" in doc:
         r = doc["rolling"]["pooled"]
         print(f"rolling: splits every {doc['rolling']['step']} ({len(doc['rolling']['splits'])} splits, "
@@ -405,7 +430,8 @@ def print_table(doc):
               f"({r['segstream']['hits']}), kmeans {r['kmeans']['hit10']:.3f} ({r['kmeans']['hits']}), "
               f"popularity {r['popularity']['hit10']:.3f} ({r['popularity']['hits']}); NDCG@10 "
               f"{r['segstream']['ndcg10']:.3f} / {r['kmeans']['ndcg10']:.3f} / {r['popularity']['ndcg10']:.3f}; "
-              f"segstream/popularity {ratio(r['ratio_hit10']).strip()}")
+              f"segstream/popularity {ratio(r['ratio_hit10']).strip()} "
+              f"(95% paired bootstrap {r.get('ratio_hit10_ci95')})")
 
 
 if __name__ == "__main__":
