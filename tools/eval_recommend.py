@@ -404,7 +404,7 @@ def main():
 
 
 def print_table(doc):
-    """The human table of a --json document (also: python3 eval_recommend.py --table FILE)."""
+    """The human table of a --json document (also: tools/eval-recommend --table FILE)."""
     s = doc["settings"]
     print(f"settings: k={s['k']} window={s['window']} pane={s['pane']} half-life={s['half_life']} "
           f"horizon={s['horizon']} rec-half-life={s['rec_half_life'] or 'none'} seed={s['seed']}")
