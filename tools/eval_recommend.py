@@ -339,7 +339,7 @@ def main():
     ap.add_argument("--rolling-start", default="", help="first rolling split (quantile or epoch ms; default: "
                                                         "the first split)")
     ap.add_argument("--segstream-args", default="", help="extra arguments for `segstream run`")
-    ap.add_argument("--workdir", help="keep the per-split inputs and outputs here (default: a temporary folder)")
+    ap.add_argument("--workdir", help="keep the segstream run's input and outputs here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true", help="one JSON object: settings, splits, pooled")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--table", metavar="JSON", help="print the table of an earlier --json output and stop")
