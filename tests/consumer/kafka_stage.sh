@@ -18,10 +18,9 @@
 #            original key and value and the segstream.* headers; an event whose text
 #            is invalid UTF-8 is repaired and processed (the pipeline's rule), and the
 #            good events are all processed.
-# Comparison (compare_changes.py): every field byte for byte except `similarity`
-# (|d| <= 1e-4: the Kafka path encodes per poll batch, file mode in fixed chunks,
-# and the encoder's floats depend in the last bits on the pass) and source_offset
-# (file mode counts lines from 1, Kafka offsets from 0). File mode also runs
+# Comparison (compare_changes.py): every field exactly, similarity included (the
+# encoder is batch-invariant, so poll batches and file mode's chunks give the same
+# floats), except source_offset (file mode counts lines from 1, Kafka offsets from 0). File mode also runs
 # segstream_pipeline_finish() at the end of its input, which the stream never does,
 # so the stream's output must be a prefix of file mode's covering at least 90%.
 set -euo pipefail
