@@ -114,11 +114,13 @@ static int free_fixture(void **state)
 }
 
 static segstream_precision precision = SEGSTREAM_PRECISION_F32;
+static int deterministic; /* options.deterministic of the next open_encoder */
 
 static segstream_encoder *open_encoder(int budget, size_t cache)
 {
     segstream_encoder_options opt = segstream_encoder_default_options();
     opt.precision = precision;
+    opt.deterministic = deterministic;
     opt.threads = 2;
     opt.max_batch_tokens = budget;
     opt.cache_entries = cache;
@@ -189,6 +191,15 @@ static void ids_large_batches_match_reference(void **state)
 {
     (void)state;
     encode_ids_in_budget(400, 4096, "ids, 4096-token batches"); /* a third: the other passes cover all */
+}
+
+/* Batch-invariant mode (tiled matmuls) keeps the same accuracy. */
+static void deterministic_ids_match_reference(void **state)
+{
+    (void)state;
+    deterministic = 1;
+    encode_ids_in_budget(400, 1000, "ids, deterministic, 1000-token batches");
+    deterministic = 0;
 }
 
 /* The whole path: our tokenizer, batching by budget, the forward pass. */
@@ -302,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ids_small_batches_match_reference),
         cmocka_unit_test(ids_large_batches_match_reference),
+        cmocka_unit_test(deterministic_ids_match_reference),
         cmocka_unit_test(tokenizer_gives_the_reference_ids),
         cmocka_unit_test(texts_match_reference),
         cmocka_unit_test(empty_text_is_cls_sep),
