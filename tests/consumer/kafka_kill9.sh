@@ -103,6 +103,7 @@ for i in $(seq 1 "$kills"); do
   delay_ms=$((RANDOM % 400))
   [ "$batches" -eq 0 ] && delay_ms=$((RANDOM % 3000)) # during start-up
   log="$work/k$i.log"
+  : > "$log" # exists before the background job's redirection does
   born=$SECONDS
   "$SEGSTREAM_BIN" run -c "$work/k.properties" --exit-when-idle 5 2> "$log" &
   pid=$!
