@@ -195,6 +195,21 @@ rd_kafka_conf_t *segstream_cli_kafka_conf_from(const char *config_file, const ch
     return conf;
 }
 
+rd_kafka_conf_t *segstream_cli_stage_kafka_conf(const segstream_config *cfg, segstream_err *err)
+{
+    rd_kafka_conf_t *conf = segstream_config_kafka_conf(cfg, err);
+    if (!conf)
+        return NULL;
+    char val[512];
+    size_t vl = sizeof val;
+    if ((rd_kafka_conf_get(conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0]) &&
+        segstream_cli_kafka_set(conf, "bootstrap.servers", segstream_cli_brokers(NULL), err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
 int segstream_cli_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int timeout_ms,
                                segstream_err *err)
 {

@@ -8,6 +8,7 @@
 #define SEGSTREAM_CONSUMER_CLI_KAFKA_H
 
 #include "common/err.h"
+#include "consumer/config.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
@@ -35,6 +36,11 @@ rd_kafka_conf_t *segstream_cli_kafka_conf(const char *brokers, const char *const
 rd_kafka_conf_t *segstream_cli_kafka_conf_from(const char *config_file, const char *brokers_flag,
                                                const char *const *defaults, char *const *sets, size_t nsets,
                                                segstream_err *err);
+
+/* The librdkafka configuration of a loaded segstream configuration (its
+ * kafka.* keys), with bootstrap.servers from segstream_cli_brokers() when the
+ * file sets none. NULL with err. The stage, replay and state export use it. */
+rd_kafka_conf_t *segstream_cli_stage_kafka_conf(const segstream_config *cfg, segstream_err *err);
 
 /* Sets one key; returns 0 or -1 with err. */
 int segstream_cli_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,

@@ -261,16 +261,10 @@ int segstream_cmd_replay(int argc, char **argv)
         goto fail;
 
     /* A plain client to find the range. */
-    rd_kafka_conf_t *conf = segstream_config_kafka_conf(cfg, &err);
+    rd_kafka_conf_t *conf = segstream_cli_stage_kafka_conf(cfg, &err);
     if (!conf)
         goto fail;
-    char val[512], errstr[512];
-    size_t vl = sizeof val;
-    if ((rd_kafka_conf_get(conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0]) &&
-        segstream_cli_kafka_set(conf, "bootstrap.servers", segstream_cli_brokers(NULL), &err)) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
+    char errstr[512];
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);

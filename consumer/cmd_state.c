@@ -110,16 +110,9 @@ int segstream_cmd_state(int argc, char **argv)
     char key[256], offsets[8192], errstr[512];
     const char *group = segstream_config_string(cfg, "group.id");
     snprintf(key, sizeof key, "%s/model", group);
-    rd_kafka_conf_t *conf = segstream_config_kafka_conf(cfg, &err);
+    rd_kafka_conf_t *conf = segstream_cli_stage_kafka_conf(cfg, &err);
     if (!conf)
         goto fail;
-    char val[512];
-    size_t vl = sizeof val;
-    if ((rd_kafka_conf_get(conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0]) &&
-        segstream_cli_kafka_set(conf, "bootstrap.servers", segstream_cli_brokers(NULL), &err)) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
     if (segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &blob, &len, 60000, &err)) {
         rd_kafka_conf_destroy(conf);
         goto fail;

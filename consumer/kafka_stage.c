@@ -753,14 +753,9 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     if (!s->codec || segstream_config_each_schema_id(cfg, register_schema_id, s->codec, err))
         return -1;
 
-    s->base_conf = segstream_config_kafka_conf(cfg, err);
+    s->base_conf = segstream_cli_stage_kafka_conf(cfg, err);
     if (!s->base_conf)
         return -1;
-    char val[512];
-    size_t vl = sizeof val;
-    if (rd_kafka_conf_get(s->base_conf, "bootstrap.servers", val, &vl) != RD_KAFKA_CONF_OK || !val[0])
-        if (conf_set(s->base_conf, "bootstrap.servers", segstream_cli_brokers(NULL), err))
-            return -1;
     rd_kafka_conf_set_error_cb(s->base_conf, error_cb);
     rd_kafka_conf_set_opaque(s->base_conf, s);
 

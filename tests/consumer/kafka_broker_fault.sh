@@ -7,6 +7,7 @@
 # It starts a broker of its own (free ports, a temporary data folder) because it
 # stops it: the shared test broker is never touched.
 set -euo pipefail
+. "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
 kafka="$SEGSTREAM_ROOT/deploy/kafka/kafka.sh"
 work=$(mktemp -d)
@@ -39,26 +40,8 @@ fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "== $f"; tail -n 30 "$
 "$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit 400 \
   -o "$work/events.ndjson"
 props() { # name
-  cat <<PROPS
-model.path=$SEGSTREAM_MODEL_DIR
-encoder.threads=2
-cluster.k=8
-cluster.init_sample=50
-cluster.window=30d
-cluster.pane=1d
-cluster.half_life=7d
-cluster.max_future_skew=3650d
-topics.input=$1-in
-topics.output=$1-out
-topics.segments=$1-seg
-topics.state=$1-state
-topics.dlq=$1-dlq
-topics.create=true
-group.id=$1
-batch.max_events=20
-log.level=debug
-kafka.bootstrap.servers=127.0.0.1:$port
-PROPS
+  stage_properties "$1" "127.0.0.1:$port"
+  printf 'batch.max_events=20\nlog.level=debug\n'
 }
 props clean > "$work/clean.properties"
 props fault > "$work/fault.properties"

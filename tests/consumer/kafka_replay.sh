@@ -12,6 +12,7 @@
 # partition merge fixes the order and the encoder is batch-invariant, so batch
 # boundaries (which differ between the runs) change nothing.
 set -euo pipefail
+. "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
 work=$(mktemp -d)
 id="replay-$(date +%s%N | cut -c1-13)-$$"
@@ -27,26 +28,13 @@ trap cleanup EXIT
 
 "$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit 600 \
   -o "$work/events.ndjson"
-cat > "$work/stage.properties" <<PROPS
-model.path=$SEGSTREAM_MODEL_DIR
-encoder.threads=2
-cluster.k=8
-cluster.init_sample=50
-cluster.window=30d
-cluster.pane=1d
-cluster.half_life=7d
-cluster.max_future_skew=3650d
-topics.input=$id-in
-topics.output=$id-out
-topics.segments=$id-seg
-topics.state=$id-state
-topics.dlq=$id-dlq
-topics.create=true
-group.id=$id
+{
+  stage_properties "$id" "$brokers"
+  cat <<PROPS
 batch.max_events=40
 metrics.listen=
-kafka.bootstrap.servers=$brokers
 PROPS
+} > "$work/stage.properties"
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "== $f"; tail -n 20 "$f"; done; exit 1; }
 consume() { "$SEGSTREAM_BIN" consume --topic "$1" --from-beginning --to-end --timeout 30; }
 stage() { "$SEGSTREAM_BIN" run -c "$work/stage.properties" --exit-when-idle 5 2>> "$work/stage.log" || fail "stage"; }

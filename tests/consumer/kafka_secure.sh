@@ -12,6 +12,7 @@
 #   - a wrong password and an untrusted certificate make the stage and the
 #     tools fail within seconds with a message naming the cause.
 set -euo pipefail
+. "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
 kafka="$SEGSTREAM_ROOT/deploy/kafka/kafka.sh"
 bin=$SEGSTREAM_BIN
@@ -64,28 +65,15 @@ grep -F -- "$password" "$work/broker/server.properties" && fail "the SCRAM passw
 "$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit 300 \
   -o "$work/events.ndjson"
 id="sec-$$"
-cat > "$work/sasl.properties" <<PROPS
-model.path=$SEGSTREAM_MODEL_DIR
-encoder.threads=2
-cluster.k=8
-cluster.init_sample=50
-cluster.window=30d
-cluster.pane=1d
-cluster.half_life=7d
-cluster.max_future_skew=3650d
-topics.input=$id-in
-topics.output=$id-out
-topics.segments=$id-seg
-topics.state=$id-state
-topics.dlq=$id-dlq
-topics.create=true
-group.id=$id
-kafka.bootstrap.servers=127.0.0.1:$sport
+{
+  stage_properties "$id" "127.0.0.1:$sport"
+  cat <<PROPS
 kafka.security.protocol=SASL_SSL
 kafka.sasl.mechanism=SCRAM-SHA-512
 kafka.sasl.username=segstream-test
 kafka.ssl.ca.location=$work/tls/ca.pem
 PROPS
+} > "$work/sasl.properties"
 sed -e "s/^kafka.bootstrap.servers=.*/kafka.bootstrap.servers=127.0.0.1:$tport/" \
     -e 's/^kafka.security.protocol=.*/kafka.security.protocol=SSL/' -e '/^kafka.sasl/d' \
     "$work/sasl.properties" > "$work/tls.properties"

@@ -22,6 +22,7 @@
 #          whatever it committed is consistent as above.
 # The seed: $SEGSTREAM_SHUTDOWN_SEED, else from the clock; printed.
 set -euo pipefail
+. "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
 mode=${1:?usage: kafka_shutdown.sh term|int|idle|startup KAFKA_INSPECT}
 inspect=${2:?usage: kafka_shutdown.sh MODE KAFKA_INSPECT}
@@ -52,28 +53,15 @@ esac
 echo "seed $seed, $events events on $parts partitions"
 "$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit "$events" \
   -o "$work/events.ndjson"
-cat > "$work/stage.properties" <<PROPS
-model.path=$SEGSTREAM_MODEL_DIR
-encoder.threads=2
-cluster.k=8
-cluster.init_sample=50
-cluster.window=90d
-cluster.pane=1d
-cluster.half_life=30d
-cluster.max_future_skew=3650d
-topics.input=$id-in
-topics.output=$id-out
-topics.segments=$id-seg
-topics.state=$id-state
-topics.dlq=$id-dlq
-topics.create=true
-group.id=$id
+{
+  stage_properties "$id" "$brokers" 90d 30d
+  cat <<PROPS
 batch.max_events=100
 batch.max_ms=200
 metrics.listen=
 log.level=debug
-kafka.bootstrap.servers=$brokers
 PROPS
+} > "$work/stage.properties"
 "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic "$parts" < "$work/events.ndjson" 2> "$work/produce.log" ||
   fail "producing the events"
 

@@ -24,6 +24,7 @@
 # segstream_pipeline_finish() at the end of its input, which the stream never does,
 # so the stream's output must be a prefix of file mode's covering at least 90%.
 set -euo pipefail
+. "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
 mode=${1:?usage: kafka_stage.sh e2e|restart|poison KAFKA_RAW}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,24 +42,9 @@ trap cleanup EXIT
 
 "$SEGSTREAM_ROOT/tools/movielens-events" --data "$SEGSTREAM_DATA_DIR/movielens-small" --limit 300 \
   -o "$work/events.ndjson"
-cat > "$work/stage.properties" <<PROPS
-model.path=$SEGSTREAM_MODEL_DIR
-encoder.threads=2
-cluster.k=8
-cluster.init_sample=50
-cluster.window=30d
-cluster.pane=1d
-cluster.half_life=7d
-cluster.max_future_skew=3650d
-topics.input=$id-in
-topics.output=$id-out
-topics.segments=$id-seg
-topics.state=$id-state
-topics.dlq=$id-dlq
-topics.create=true
-group.id=$id
-kafka.bootstrap.servers=$brokers
-PROPS
+{
+  stage_properties "$id" "$brokers"
+} > "$work/stage.properties"
 stage() { # runs the stage until it has been idle for 5 s
   "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen=127.0.0.1:0 --exit-when-idle 5 \
     2>> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
