@@ -21,7 +21,7 @@
 struct segstream_http_server {
     struct MHD_Daemon *daemon;
     segstream_metrics *metrics;
-    int64_t stall_timeout_ms;
+    int64_t stall_timeout_ms, ready_stall_ms;
     int port;
     atomic_bool alive;
     atomic_llong heartbeat_ms;
@@ -119,6 +119,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         bool ready = srv->ready;
         snprintf(reason, sizeof reason, "%s", srv->reason);
         pthread_mutex_unlock(&srv->lock);
+        long long age = monotonic_ms() - atomic_load(&srv->heartbeat_ms);
+        if (ready && srv->ready_stall_ms > 0 && age > srv->ready_stall_ms) {
+            ready = false;
+            snprintf(reason, sizeof reason, "no progress for %lld ms (waiting for the brokers?)", age);
+        }
         return ready ? text(conn, MHD_HTTP_OK, "ready")
                      : text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, reason[0] ? reason : "not ready");
     }
@@ -167,6 +172,7 @@ int segstream_http_start(const segstream_http_options *opts, segstream_http_serv
     }
     srv->metrics = opts->metrics;
     srv->stall_timeout_ms = opts->stall_timeout_ms;
+    srv->ready_stall_ms = opts->ready_stall_ms;
     atomic_init(&srv->alive, true);
     atomic_init(&srv->heartbeat_ms, monotonic_ms());
     pthread_mutex_init(&srv->lock, NULL);

@@ -25,6 +25,8 @@ typedef struct segstream_http_options {
     const char *listen;          /* "host:port", "[v6]:port", ":port" (any address); "" or NULL: disabled; port 0: any free port */
     segstream_metrics *metrics;  /* served on /metrics; NULL: an empty page. Not owned; must outlive the server */
     int64_t stall_timeout_ms;    /* /healthz fails when the last heartbeat is older than this; 0: heartbeats not required */
+    int64_t ready_stall_ms;      /* /readyz fails when the last heartbeat is older than this (a call
+                                    blocked on an unreachable broker); 0: not checked */
 } segstream_http_options;
 
 /* listen = 127.0.0.1:9464, no metrics, no stall detection. */

@@ -368,6 +368,7 @@ static int rewind_to_committed(stage *s, segstream_err *err)
 
 static int abort_and_rewind(stage *s, segstream_err *err)
 {
+    segstream_http_set_ready(s->http, false, "aborting a transaction and rewinding");
     rd_kafka_error_t *ke = rd_kafka_abort_transaction(s->producer, 60000);
     if (ke) {
         segstream_err_set(err, "abort_transaction: %s", rd_kafka_error_string(ke));
@@ -449,6 +450,15 @@ static void update_gauges(stage *s)
         segstream_counter_add(s->m.cache_hits, st.cache_hits - hits);
     if (st.cache_misses > misses)
         segstream_counter_add(s->m.cache_misses, st.cache_misses - misses);
+    /* readiness, actively: one log-end query to the leader of an assigned
+     * partition (librdkafka's all-brokers-down event alone proved unreliable
+     * when the stage sat idle) */
+    if (s->consumer && s->assigned && s->positions->cnt) {
+        int64_t lo, hi;
+        const rd_kafka_topic_partition_t *tp = &s->positions->elems[0];
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(s->consumer, tp->topic, tp->partition, &lo, &hi, 500);
+        segstream_http_set_ready(s->http, !e, e ? rd_kafka_err2str(e) : NULL);
+    }
     /* lag: our committed positions against the cached log ends (librdkafka's
      * own lag is stale under transactions) */
     for (int i = 0; s->consumer && i < s->positions->cnt; i++) {
@@ -595,6 +605,7 @@ static int restart_producer(stage *s, segstream_err *err)
     if (++s->producer_restarts > MAX_PRODUCER_RESTARTS)
         return segstream_err_prefix(err, "%d producer restarts without a commit", MAX_PRODUCER_RESTARTS);
     segstream_log_warn("%s; recreating the producer and rewinding", err->message);
+    segstream_http_set_ready(s->http, false, "recreating the producer");
     rd_kafka_purge(s->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(s->producer);
     s->producer = NULL;
@@ -732,6 +743,10 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     segstream_http_options ho = segstream_http_default_options();
     ho.listen = segstream_config_string(cfg, "metrics.listen");
     ho.metrics = metrics;
+    /* librdkafka 2.0's send_offsets_to_transaction can block without a bound
+     * while the coordinator is unreachable: the main loop's heartbeat going
+     * stale is what tells /readyz then */
+    ho.ready_stall_ms = 15000;
     if (segstream_http_start(&ho, &s->http, err))
         return -1;
     if (s->http)
