@@ -241,8 +241,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         segstream_merge_clear(s->merge, pending_free);
         rd_kafka_topic_partition_list_destroy(s->positions);
         s->positions = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_destroy(s->paused);
-        s->paused = rd_kafka_topic_partition_list_new(4);
+        resume_all(s); /* unassign with no partition left paused */
         rd_kafka_assign(rk, NULL);
         s->assigned = false;
         segstream_log_info("revoked %d partitions", parts->cnt);
@@ -916,6 +915,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
     if (s.n && flush_batch(&s, &err))
         goto fail;
     segstream_http_set_alive(s.http, false);
+    resume_all(&s); /* close with no partition left paused */
     rd_kafka_consumer_close(s.consumer);
     segstream_pipeline_stats stats;
     segstream_pipeline_get_stats(s.p, &stats);
