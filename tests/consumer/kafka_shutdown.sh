@@ -97,6 +97,8 @@ PY
 
 sig=TERM
 [ "$mode" = int ] && sig=INT
+: > "$work/first.log" # exists before the background job's redirection does: polling a
+                      # missing file read as "no batches" and sent the signal before main()
 "$SEGSTREAM_BIN" run -c "$work/stage.properties" --exit-when-idle 60 2> "$work/first.log" &
 pid=$!
 case $mode in
