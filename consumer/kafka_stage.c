@@ -16,6 +16,11 @@
  *   or another batch size gives the same bytes.
  * - One snapshot of the whole pipeline per transaction (state_store.h), key
  *   "<group.id>/model": one instance per group (scale-out is a later issue).
+ *   So an assignment of only some input partitions is held back for up to
+ *   a session timeout: it usually means a killed instance is still a member
+ *   and the group gives us everything once the broker drops it; processing
+ *   the part meanwhile would make the order, and so the output, depend on
+ *   when the other instance died.
  * - Errors: an abortable transaction error aborts, restores the last
  *   committed snapshot and seeks back to the committed positions (the events
  *   come again). A retriable one is retried. A fatal producer error (not a
@@ -113,6 +118,8 @@ typedef struct stage {
     segstream_http_server *http;
     int64_t last_input_ms, last_gauges_ms;
     bool assigned;
+    /* Until then a partial assignment is held back (see whole_input_wait). */
+    int64_t partial_until_ms, session_timeout_ms;
     uint64_t dlq_in_batch;
     int producer_restarts; /* since the last commit */
 } stage;
@@ -219,6 +226,52 @@ static int on_assign(stage *s, rd_kafka_topic_partition_list_t *parts, segstream
     return merge_reset(s, err);
 }
 
+/* How many partitions the input topic has (0 when unknown). */
+static int input_partition_count(stage *s)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->consumer, s->t_in, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = 0;
+    if (rkt && !rd_kafka_metadata(s->consumer, 0, rkt, &md, 10000)) {
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* Holds a partial assignment back (see the design notes at the top) for
+ * the session timeout plus a few heartbeats, after which the partial
+ * assignment is processed: then another live instance shares the group. */
+static void whole_input_wait(stage *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    int total = input_partition_count(s);
+    s->partial_until_ms = 0;
+    if (total <= 0 || parts->cnt >= total)
+        return;
+    int64_t wait_ms = s->session_timeout_ms + 10000;
+    s->partial_until_ms = now_ms() + wait_ms;
+    segstream_log_warn("assigned %d of the %d partitions of %s: waiting up to %.0f s for the whole input "
+                       "(another member of the group holds the rest; one instance processes a group's input)",
+                       parts->cnt, total, s->t_in, (double)wait_ms / 1000);
+    segstream_http_set_ready(s->http, false, "waiting for the whole input");
+}
+
+static bool holding_back(stage *s, int64_t now)
+{
+    if (!s->partial_until_ms)
+        return false;
+    if (now < s->partial_until_ms)
+        return true;
+    s->partial_until_ms = 0;
+    segstream_log_warn("still only part of %s after the wait: processing it; another live instance in this "
+                       "group writes its own model, which scale-out does not support yet", s->t_in);
+    segstream_http_set_ready(s->http, true, NULL);
+    return false;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -234,6 +287,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         s->last_input_ms = now_ms();
         s->assigned = true;
         segstream_http_set_ready(s->http, true, NULL);
+        whole_input_wait(s, parts);
     } else {
         /* No transaction is open while polling: what was buffered is dropped
          * and comes again from the committed offsets. */
@@ -244,6 +298,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         resume_all(s); /* unassign with no partition left paused */
         rd_kafka_assign(rk, NULL);
         s->assigned = false;
+        s->partial_until_ms = 0;
         segstream_log_info("revoked %d partitions", parts->cnt);
         segstream_http_set_ready(s->http, false, "no partitions assigned");
     }
@@ -456,7 +511,9 @@ static void update_gauges(stage *s)
         int64_t lo, hi;
         const rd_kafka_topic_partition_t *tp = &s->positions->elems[0];
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(s->consumer, tp->topic, tp->partition, &lo, &hi, 500);
-        segstream_http_set_ready(s->http, !e, e ? rd_kafka_err2str(e) : NULL);
+        bool waiting = s->partial_until_ms != 0;
+        segstream_http_set_ready(s->http, !e && !waiting,
+                                 e ? rd_kafka_err2str(e) : waiting ? "waiting for the whole input" : NULL);
     }
     /* lag: our committed positions against the cached log ends (librdkafka's
      * own lag is stale under transactions) */
@@ -811,6 +868,11 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     }
     if (!s->replay)
         rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+    char timeout[32];
+    size_t timeout_size = sizeof timeout;
+    s->session_timeout_ms = 45000;
+    if (rd_kafka_conf_get(cc, "session.timeout.ms", timeout, &timeout_size) == RD_KAFKA_CONF_OK)
+        s->session_timeout_ms = strtoll(timeout, NULL, 10);
     s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
     if (!s->consumer) {
         rd_kafka_conf_destroy(cc);
@@ -885,7 +947,8 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             goto fail;
         if (s.fatal)
             break;
-        release(&s, now);
+        if (!holding_back(&s, now))
+            release(&s, now);
         bool replay_done = s.replay && segstream_merge_all_finished(s.merge);
         bool due = s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
                            now - s.batch_start >= s.max_ms || replay_done);
@@ -898,7 +961,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             segstream_log_info("replay reached its end");
             break;
         }
-        if (idle_ms > 0 && s.assigned && !s.n && !segstream_merge_buffered(s.merge) &&
+        if (idle_ms > 0 && s.assigned && !s.partial_until_ms && !s.n && !segstream_merge_buffered(s.merge) &&
             now - s.last_input_ms >= idle_ms) {
             segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
             break;

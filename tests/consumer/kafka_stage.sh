@@ -13,6 +13,11 @@
 #            with schema.registry.ids=17=interest_change -> the same output as e2e; a
 #            first run without the mapping sends every record to the dead-letter topic
 #            (DECODE_ERROR: unknown schema id), with the original bytes.
+#   join:    300 events on 3 partitions; a second instance joins the group while the
+#            first is running, so each holds part of the input: both hold back
+#            (neither commits a batch) until the second stops; then the first takes
+#            all partitions and finishes -> output equal, line for line, to a run that
+#            was alone in its group (an order fixed by event time across partitions).
 #   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
 #            without text between 100 good events -> the dead-letter topic with the
 #            original key and value and the segstream.* headers; an event whose text
@@ -26,14 +31,14 @@
 set -euo pipefail
 . "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
-mode=${1:?usage: kafka_stage.sh e2e|restart|poison KAFKA_RAW}
+mode=${1:?usage: kafka_stage.sh e2e|restart|kill|confluent|join|poison KAFKA_RAW}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
 brokers=${SEGSTREAM_BROKERS:-127.0.0.1:9092}
 cleanup() {
-  rm -rf "$work"
-  for t in in out seg state dlq unmapped-out; do
+  [ -n "${SEGSTREAM_KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
+  for t in in out seg state dlq unmapped-out r-out r-seg r-state r-dlq; do
     timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
       --bootstrap-server "$brokers" --delete --topic "$id-$t" >/dev/null 2>&1 || true
   done
@@ -110,6 +115,40 @@ kill)
   "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
     --set kafka.session.timeout.ms=6000 --exit-when-idle 5 2> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
   grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "the restart did not restore"; exit 1; } ;;
+join)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 3 < "$work/events.ndjson"
+  opts=(--set metrics.listen= --set batch.max_events=10 --set log.level=debug --set kafka.session.timeout.ms=6000)
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" "${opts[@]}" --exit-when-idle 8 2> "$work/a.log" &
+  a=$!
+  for _ in $(seq 1 1200); do grep -q '"batch committed"' "$work/a.log" && break; sleep 0.05; done
+  : > "$work/b.log"
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" "${opts[@]}" --set instance.id=second 2> "$work/b.log" &
+  b=$!
+  for _ in $(seq 1 1200); do
+    grep -q 'waiting up to' "$work/a.log" && grep -q 'waiting up to' "$work/b.log" && break
+    sleep 0.05
+  done
+  grep -q 'waiting up to' "$work/b.log" && grep -q 'waiting up to' "$work/a.log" ||
+    { cat "$work/a.log" "$work/b.log"; kill "$a" "$b"; echo "no instance held a partial assignment back"; exit 1; }
+  sleep 3
+  kill -TERM "$b"
+  wait "$b" || { cat "$work/b.log"; echo "the second instance failed"; exit 1; }
+  wait "$a" || { cat "$work/a.log"; echo "the first instance failed"; exit 1; }
+  ! grep -q '"batch committed"' "$work/b.log" || { cat "$work/b.log"; echo "the second instance processed a part"; exit 1; }
+  sed -n '/waiting up to/,$p' "$work/a.log" | sed '/"assigned 3 partitions"/q' | grep -q '"batch committed"' &&
+    { cat "$work/a.log"; echo "the first instance processed a part"; exit 1; }
+  echo "both held back; the first committed $(grep -c '"batch committed"' "$work/a.log") batches in all"
+  # the reference: alone in its own group
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" "${opts[@]}" --set group.id="$id-r" --set topics.output="$id-r-out" \
+    --set topics.segments="$id-r-seg" --set topics.state="$id-r-state" --set topics.dlq="$id-r-dlq" \
+    --exit-when-idle 5 2> "$work/r.log" || { cat "$work/r.log"; exit 1; }
+  for t in out r-out; do
+    "$SEGSTREAM_BIN" consume --topic "$id-$t" --from-beginning --to-end --timeout 30 > "$work/$t.ndjson"
+  done
+  [ -s "$work/out.ndjson" ] && cmp "$work/out.ndjson" "$work/r-out.ndjson" ||
+    { diff "$work/out.ndjson" "$work/r-out.ndjson" | head; echo "output differs from the uninterrupted run's"; exit 1; }
+  echo "$(wc -l < "$work/out.ndjson") changes, identical to the uninterrupted run's"
+  exit 0 ;;
 poison)
   raw=${2:?poison needs the kafka_raw tool}
   head -n 100 "$work/events.ndjson" > "$work/good.ndjson"
