@@ -538,6 +538,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
 {
     size_t n = s->n, k = 0;
     int rc = -1;
+    int64_t started = now_ms();
     *producer_fatal = false;
     segstream_pipeline_event *pev = calloc(n, sizeof *pev);
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(4);
@@ -598,7 +599,10 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_log_kv(SEGSTREAM_LOG_DEBUG,
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
-                                          SLF_INT("snapshot_bytes", s->committed_len)),
+                                          SLF_INT("snapshot_bytes", s->committed_len),
+                                          SLF_INT("encode_ms", (after.encode_ns - before.encode_ns) / 1000000),
+                                          SLF_INT("batch_ms", now_ms() - started),
+                                          SLF_INT("waited_ms", started - s->batch_start)),
                      "batch committed");
     drop_batch(s);
     rc = 0;
