@@ -552,6 +552,10 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         }
         c->n_active += g->id >= 0;
     }
+    /* a running model always keeps a segment (retire and merge leave one):
+     * without one, the nearest segment of the next event is slot -1 */
+    if (c->version > 0 && c->n_active == 0)
+        CORRUPT("a running model without an active segment");
     get_floats(&r, c->acc, kd);
     get_floats(&r, c->centroid, kd);
     get_floats(&r, c->reservoir, kd * opt.reservoir_size);

@@ -451,6 +451,39 @@ static void sparse_panes_are_canonical(void **state)
     rec_free(&r);
 }
 
+/* Found by fuzz_cluster_snapshot (regressions/cluster_snapshot/
+ * running-without-segments.bin): a running model (version > 0) whose every
+ * segment id was forged to -1 restored, and its next event read slot -1. */
+static void a_running_model_without_segments_is_refused(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts();
+    segstream_err err = {{0}};
+    recorder r = {0};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    run_range(c, &r, 0, 500);
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
+    segstream_cluster_free(c);
+    ring_shape sh = shape_of(blob);
+    uint8_t *dense = malloc((size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8)));
+    size_t at = PANES_AT + expand_panes(blob, sh, dense);
+    free(dense);
+    for (int64_t s = 0; s < sh.k; s++) { /* id, 3 times, 3 reals, epoch, 3 u32, labels */
+        put_i64_at(blob, at, -1);
+        uint32_t n_label = (uint32_t)get_i64_at(blob, at + 72);
+        at += 76;
+        for (uint32_t l = 0; l < n_label; l++)
+            at += 4 + (uint32_t)get_i64_at(blob, at);
+    }
+    fix_checksum(blob, len);
+    assert_null(segstream_cluster_restore(blob, len, &err));
+    assert_non_null(strstr(err.message, "without an active segment"));
+    free(blob);
+    rec_free(&r);
+}
+
 static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
 
 int main(void)
@@ -462,6 +495,7 @@ int main(void)
         cmocka_unit_test(forged_sizes_are_refused_before_allocating),
         cmocka_unit_test(dense_format_2_restores_to_the_same_state),
         cmocka_unit_test(sparse_panes_are_canonical),
+        cmocka_unit_test(a_running_model_without_segments_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
