@@ -16,7 +16,7 @@
  * a marked row that is all zero bits or a set padding bit, so a blob that
  * restores is the one its model writes again. A stream that touches few
  * segments per pane (the ring spans the whole window, 170 panes by default)
- * writes a fraction of the ~16.5 MiB a dense ring takes at k 64, d 384; one
+ * writes a fraction of the 16 MiB a dense ring takes at k 64, d 384; one
  * that fills every pane and segment writes k/8 bytes per pane more than dense.
  * Format 2 (dense panes) still restores. */
 #include "cluster/internal.h"
