@@ -226,6 +226,25 @@ void segstream_cluster_for_each_segment(const segstream_cluster *c, const segstr
  * Returns 0 or -1. The blob is deterministic: the same state gives the same bytes. */
 int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len, segstream_err *err);
 
+/* Bytes of each part of the blob segstream_cluster_snapshot writes for c now
+ * (for benchmarks and sizing the state topic). */
+typedef struct segstream_cluster_snapshot_parts {
+    size_t total;       /* the whole blob */
+    size_t panes;       /* the pane ring as written: sparse, only non-zero (pane, segment) rows */
+    size_t panes_dense; /* what the same ring took dense (format 2), for comparison; not in total */
+    size_t segments;    /* segment records, accumulators and centroids */
+    size_t reservoirs;  /* per-segment reservoirs of member vectors */
+    size_t labels;      /* label counter tables */
+    size_t users;       /* user ids, profiles and assignments */
+    size_t bootstrap;   /* events buffered before the model starts */
+    size_t other;       /* header, options, clock, random generator */
+} segstream_cluster_snapshot_parts;
+
+/* Fills sizes by serialising c (as segstream_cluster_snapshot, same cost).
+ * Returns 0 or -1 (out of memory). */
+int segstream_cluster_snapshot_sizes(const segstream_cluster *c, segstream_cluster_snapshot_parts *sizes,
+                                     segstream_err *err);
+
 /* Rebuilds a model from a blob. A corrupt, truncated or foreign blob is an
  * error (NULL with err), never a crash. */
 segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err);

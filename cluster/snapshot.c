@@ -7,14 +7,26 @@
  * segments, label counters, users in dense order (the order sweeps follow;
  * the hash slots are rebuilt, their layout never shows in outputs) and the
  * bootstrap buffer. Restore checks the magic, version, length and checksum,
- * then every count and index against its range: a corrupt blob is an error. */
+ * then every count and index against its range: a corrupt blob is an error.
+ *
+ * Panes are sparse (format 3): per ring slot its pane index, a bitmap of the
+ * k segment slots, then only the marked (pane, segment) rows, each d sums and
+ * the count. A row is marked when any of its bits is set (a -0.0 counts), so
+ * unmarked rows are exactly the zero bits restore starts from; restore refuses
+ * a marked row that is all zero bits or a set padding bit, so a blob that
+ * restores is the one its model writes again. A stream that touches few
+ * segments per pane (the ring spans the whole window, 170 panes by default)
+ * writes a fraction of the 16 MiB a dense ring takes at k 64, d 384; one
+ * that fills every pane and segment writes k/8 bytes per pane more than dense.
+ * Format 2 (dense panes) still restores. */
 #include "cluster/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 2u /* 2: options gained max_users */
+#define SNAPSHOT_VERSION 3u /* 2: options gained max_users; 3: sparse panes */
+#define SNAPSHOT_DENSE_PANES_VERSION 2u /* still restored */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
 
 typedef struct writer {
@@ -229,7 +241,57 @@ static int get_options(reader *r, segstream_cluster_options *o)
     return 0;
 }
 
-int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len, segstream_err *err)
+static size_t bitmap_bytes(int k) { return ((size_t)k + 7) / 8; }
+
+/* Row s of ring slot r: its d sums and its count. */
+static const float *row_sum(const segstream_cluster *c, int r, int s)
+{
+    return c->pane_sum + ((size_t)r * c->k + s) * c->d;
+}
+
+static int row_is_zero(const segstream_cluster *c, int r, int s)
+{
+    uint64_t count;
+    memcpy(&count, &c->pane_count[(size_t)r * c->k + s], 8);
+    if (count)
+        return 0;
+    const float *v = row_sum(c, r, s);
+    for (int i = 0; i < c->d; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        if (u)
+            return 0;
+    }
+    return 1;
+}
+
+/* Format 3: per ring slot, pane index, bitmap of non-zero rows, those rows. */
+static void put_panes(writer *w, const segstream_cluster *c)
+{
+    size_t nb = bitmap_bytes(c->k);
+    uint8_t *bits = calloc(nb, 1);
+    if (!bits) {
+        w->failed = 1;
+        return;
+    }
+    for (int r = 0; r < c->n_ring; r++) {
+        put_i64(w, c->pane_index[r]);
+        memset(bits, 0, nb);
+        for (int s = 0; s < c->k; s++)
+            if (!row_is_zero(c, r, s))
+                bits[s / 8] |= (uint8_t)(1u << (s % 8));
+        put(w, bits, nb);
+        for (int s = 0; s < c->k; s++)
+            if (bits[s / 8] >> (s % 8) & 1) {
+                put_floats(w, row_sum(c, r, s), (size_t)c->d);
+                put_f64(w, c->pane_count[(size_t)r * c->k + s]);
+            }
+    }
+    free(bits);
+}
+
+static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len,
+                          segstream_cluster_snapshot_parts *sizes, segstream_err *err)
 {
     writer w = {0};
     uint8_t header[HEADER_BYTES] = {0};
@@ -245,11 +307,11 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
     put_i64(&w, c->sweep_due);
     put_i64(&w, c->sweep_cursor);
     size_t kd = (size_t)c->k * c->d;
-    for (int r = 0; r < c->n_ring; r++)
-        put_i64(&w, c->pane_index[r]);
-    put_floats(&w, c->pane_sum, (size_t)c->n_ring * kd);
-    for (size_t i = 0; i < (size_t)c->n_ring * c->k; i++)
-        put_f64(&w, c->pane_count[i]);
+    size_t panes_at = w.n;
+    put_panes(&w, c);
+    if (sizes)
+        sizes->panes = w.n - panes_at;
+    size_t segments_at = w.n;
     for (int s = 0; s < c->k; s++) {
         const cl_segment *g = &c->seg[s];
         put_i64(&w, g->id);
@@ -268,7 +330,9 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
     }
     put_floats(&w, c->acc, kd);
     put_floats(&w, c->centroid, kd);
+    size_t reservoirs_at = w.n;
     put_floats(&w, c->reservoir, kd * c->opt.reservoir_size);
+    size_t labels_at = w.n;
     for (size_t i = 0; i < (size_t)c->k * c->opt.label_table_size; i++) {
         const cl_term *t = &c->terms[i];
         put_str(&w, t->text);
@@ -276,6 +340,7 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_f64(&w, t->count);
         put_f64(&w, t->error);
     }
+    size_t users_at = w.n;
     const cl_users *u = &c->users;
     put_i64(&w, u->n);
     for (long i = 0; i < u->n; i++) {
@@ -288,6 +353,7 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_i64(&w, u->last_time[i]);
         put_i64(&w, u->seen_version[i]);
     }
+    size_t boot_at = w.n;
     put_i64(&w, c->n_boot);
     for (long i = 0; i < c->n_boot; i++) {
         const cl_boot_event *b = &c->boot[i];
@@ -314,9 +380,36 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         w.p[12 + i] = (uint8_t)((uint64_t)payload >> (8 * i));
         w.p[20 + i] = (uint8_t)(sum >> (8 * i));
     }
-    *blob = w.p;
-    *len = w.n;
+    if (sizes) {
+        sizes->total = w.n;
+        sizes->panes_dense = (size_t)c->n_ring * (8 + kd * 4 + (size_t)c->k * 8);
+        sizes->segments = reservoirs_at - segments_at;
+        sizes->reservoirs = labels_at - reservoirs_at;
+        sizes->labels = users_at - labels_at;
+        sizes->users = boot_at - users_at;
+        sizes->bootstrap = w.n - boot_at;
+        sizes->other = w.n - sizes->panes - sizes->segments - sizes->reservoirs - sizes->labels - sizes->users -
+                       sizes->bootstrap;
+    }
+    if (blob) {
+        *blob = w.p;
+        *len = w.n;
+    } else {
+        free(w.p);
+    }
     return 0;
+}
+
+int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len, segstream_err *err)
+{
+    return write_snapshot(c, blob, len, NULL, err);
+}
+
+int segstream_cluster_snapshot_sizes(const segstream_cluster *c, segstream_cluster_snapshot_parts *sizes,
+                                     segstream_err *err)
+{
+    memset(sizes, 0, sizeof *sizes);
+    return write_snapshot(c, NULL, NULL, sizes, err);
 }
 
 #define CORRUPT(what)                                                                              \
@@ -335,11 +428,12 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
     reader h = {blob + 8, HEADER_BYTES - 8, 0, 0};
     uint32_t version = get_u32(&h);
     uint64_t payload = get_u64(&h), sum = get_u64(&h);
-    if (version != SNAPSHOT_VERSION) {
-        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u", version,
-                          SNAPSHOT_VERSION);
+    if (version != SNAPSHOT_VERSION && version != SNAPSHOT_DENSE_PANES_VERSION) {
+        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u and %u", version,
+                          SNAPSHOT_DENSE_PANES_VERSION, SNAPSHOT_VERSION);
         return NULL;
     }
+    int dense_panes = version == SNAPSHOT_DENSE_PANES_VERSION;
     if (payload != len - HEADER_BYTES) {
         segstream_err_set(err, "cluster restore: payload length %llu but the blob has %zu bytes after the header",
                           (unsigned long long)payload, len - HEADER_BYTES);
@@ -359,15 +453,19 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         return NULL;
     }
     /* Valid options can describe a model of terabytes (dim 65536, k 4096,
-     * 10000 panes). Its panes, centroids, reservoirs and label counters are
-     * all in the payload, so a blob too short to hold them is refused before
-     * anything is allocated; the user table starts no larger than the users
-     * the payload could hold (the option itself is kept for the next snapshot). */
+     * 10000 panes). Its centroids, reservoirs, label counters and every
+     * pane's index and bitmap (format 2: every pane row) are in the payload,
+     * so a blob too short to hold them is refused before anything is
+     * allocated. Sparse panes let a small blob describe a larger ring, but no
+     * more than about n_ring (<= 10002) times larger: each k x d float of
+     * the ring has at least four of acc, centroid and reservoirs (>= 2 rows)
+     * in the payload. The user table starts no larger than the users the
+     * payload could hold (the option itself is kept for the next snapshot). */
     double kd_bytes = 4.0 * opt.k * opt.dim;
     double n_ring = (double)(opt.window_ms / opt.pane_ms) +
                     (double)((opt.allowed_lateness_ms + opt.pane_ms - 1) / opt.pane_ms) + 1;
-    double need = n_ring * (8 + kd_bytes + 8.0 * opt.k) + kd_bytes * (2.0 + opt.reservoir_size) +
-                  24.0 * opt.k * opt.label_table_size;
+    double pane_bytes = dense_panes ? 8 + kd_bytes + 8.0 * opt.k : 8 + (double)bitmap_bytes(opt.k);
+    double need = n_ring * pane_bytes + kd_bytes * (2.0 + opt.reservoir_size) + 24.0 * opt.k * opt.label_table_size;
     if (need > (double)(r.n - r.pos))
         CORRUPT("options describe a model larger than the snapshot");
     segstream_cluster_options create_opt = opt;
@@ -392,16 +490,41 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         !TIME_OK(c->max_time) || !TIME_OK(c->watermark) || !TIME_OK(c->model_pane))
         CORRUPT("model header");
     size_t kd = (size_t)c->k * c->d;
-    for (int i = 0; i < c->n_ring; i++) {
-        c->pane_index[i] = get_i64(&r);
-        if (!TIME_OK(c->pane_index[i]))
-            CORRUPT("pane index");
+    if (dense_panes) {
+        for (int i = 0; i < c->n_ring; i++) {
+            c->pane_index[i] = get_i64(&r);
+            if (!TIME_OK(c->pane_index[i]))
+                CORRUPT("pane index");
+        }
+        get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
+        for (size_t i = 0; i < (size_t)c->n_ring * c->k; i++)
+            c->pane_count[i] = get_f64(&r);
+        if (r.failed)
+            CORRUPT("panes");
+    } else {
+        /* the ring starts zeroed (create): unmarked rows are already right */
+        size_t nb = bitmap_bytes(c->k);
+        for (int i = 0; i < c->n_ring; i++) {
+            c->pane_index[i] = get_i64(&r);
+            if (!TIME_OK(c->pane_index[i]))
+                CORRUPT("pane index");
+            const uint8_t *bits = take(&r, nb);
+            if (!bits)
+                CORRUPT("pane bitmap");
+            if (c->k % 8 && bits[nb - 1] >> (c->k % 8))
+                CORRUPT("pane bitmap padding");
+            for (int s = 0; s < c->k; s++) {
+                if (!(bits[s / 8] >> (s % 8) & 1))
+                    continue;
+                get_floats(&r, c->pane_sum + ((size_t)i * c->k + s) * c->d, (size_t)c->d);
+                c->pane_count[(size_t)i * c->k + s] = get_f64(&r);
+                if (r.failed)
+                    CORRUPT("pane row");
+                if (row_is_zero(c, i, s))
+                    CORRUPT("pane row marked but zero");
+            }
+        }
     }
-    get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
-    for (size_t i = 0; i < (size_t)c->n_ring * c->k; i++)
-        c->pane_count[i] = get_f64(&r);
-    if (r.failed)
-        CORRUPT("panes");
     c->n_active = 0;
     for (int s = 0; s < c->k; s++) {
         cl_segment *g = &c->seg[s];
@@ -429,6 +552,10 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         }
         c->n_active += g->id >= 0;
     }
+    /* a running model always keeps a segment (retire and merge leave one):
+     * without one, the nearest segment of the next event is slot -1 */
+    if (c->version > 0 && c->n_active == 0)
+        CORRUPT("a running model without an active segment");
     get_floats(&r, c->acc, kd);
     get_floats(&r, c->centroid, kd);
     get_floats(&r, c->reservoir, kd * opt.reservoir_size);

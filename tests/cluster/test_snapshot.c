@@ -1,11 +1,15 @@
 /* test_snapshot.c - the snapshot property: snapshot at random points, restore,
  * feed the rest -> byte-identical outputs to an uninterrupted run; blobs are
  * deterministic; corrupt, truncated or foreign blobs are errors, never crashes;
- * forged model sizes are refused before anything is allocated. */
+ * forged model sizes are refused before anything is allocated; panes are
+ * written sparsely (format 3) and format 2 blobs (dense panes, fixtures in
+ * tests/data/cluster) restore to the same state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -281,6 +285,205 @@ static void forged_sizes_are_refused_before_allocating(void **state)
     rec_free(&r);
 }
 
+static int64_t get_i64_at(const uint8_t *blob, size_t at)
+{
+    uint64_t v = 0;
+    for (int b = 7; b >= 0; b--)
+        v = v << 8 | blob[at + b];
+    return (int64_t)v;
+}
+
+/* Payload offsets: options (21 x 8 bytes), clock, generator and counters
+ * (11 x 8) come before the panes, in both formats. */
+#define PANES_AT (28 + 21 * 8 + 11 * 8)
+
+typedef struct ring_shape {
+    int64_t dim, k, n_ring;
+} ring_shape;
+
+static ring_shape shape_of(const uint8_t *blob)
+{
+    int64_t pane = get_i64_at(blob, 28 + 24), lateness = get_i64_at(blob, 28 + 40);
+    return (ring_shape){get_i64_at(blob, 28), get_i64_at(blob, 28 + 8),
+                        get_i64_at(blob, 28 + 16) / pane + (lateness + pane - 1) / pane + 1};
+}
+
+/* Expands a format 3 pane section at blob + PANES_AT into format 2's dense
+ * layout (indices, then every sum, then every count); returns the bytes the
+ * sparse section took. */
+static size_t expand_panes(const uint8_t *blob, ring_shape sh, uint8_t *dense)
+{
+    size_t row = (size_t)sh.dim * 4, nb = ((size_t)sh.k + 7) / 8, at = PANES_AT;
+    uint8_t *sums = dense + sh.n_ring * 8, *counts = sums + (size_t)sh.n_ring * sh.k * row;
+    memset(dense, 0, (size_t)sh.n_ring * (8 + sh.k * (row + 8)));
+    for (int64_t r = 0; r < sh.n_ring; r++) {
+        memcpy(dense + r * 8, blob + at, 8);
+        const uint8_t *bits = blob + at + 8;
+        at += 8 + nb;
+        for (int64_t s = 0; s < sh.k; s++)
+            if (bits[s / 8] >> (s % 8) & 1) {
+                memcpy(sums + ((size_t)r * sh.k + s) * row, blob + at, row);
+                memcpy(counts + ((size_t)r * sh.k + s) * 8, blob + at + row, 8);
+                at += row + 8;
+            }
+    }
+    return at - PANES_AT;
+}
+
+static uint8_t *read_fixture(const char *name, size_t *len)
+{
+    const char *dir = getenv("SEGSTREAM_TESTDATA");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cluster/%s", dir ? dir : "tests/data", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    uint8_t *b = malloc(1 << 20);
+    *len = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+/* A format 2 blob (written by the build before format 3, kept in
+ * tests/data/cluster) restores, and the model writes format 3 whose every
+ * byte outside the header and the panes is the old blob's, and whose sparse
+ * panes expand to the old dense ones. */
+static void dense_format_2_restores_to_the_same_state(void **state)
+{
+    (void)state;
+    const char *names[] = {"snapshot-v2-running.bin", "snapshot-v2-expired.bin"};
+    for (int f = 0; f < 2; f++) {
+        size_t len2, len3;
+        uint8_t *v2 = read_fixture(names[f], &len2), *v3;
+        assert_int_equal(get_i64_at(v2, 8) & 0xffffffff, 2);
+        segstream_err err = {{0}};
+        segstream_cluster *c = segstream_cluster_restore(v2, len2, &err);
+        if (!c)
+            fail_msg("%s: %s", names[f], err.message);
+        assert_int_equal(segstream_cluster_snapshot(c, &v3, &len3, &err), 0);
+        segstream_cluster_free(c);
+        assert_int_equal(v3[8], 3);
+        ring_shape sh = shape_of(v2);
+        size_t dense_len = (size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8));
+        uint8_t *dense = malloc(dense_len);
+        size_t sparse_len = expand_panes(v3, sh, dense);
+        assert_true(sparse_len < dense_len);
+        assert_int_equal(len3 - sparse_len, len2 - dense_len);
+        assert_memory_equal(v2 + 28, v3 + 28, PANES_AT - 28);
+        assert_memory_equal(v2 + PANES_AT, dense, dense_len);
+        assert_memory_equal(v2 + PANES_AT + dense_len, v3 + PANES_AT + sparse_len, len2 - PANES_AT - dense_len);
+        free(dense), free(v2), free(v3);
+    }
+}
+
+/* Format 3 keeps one blob per state: a marked row that is all zero bits or
+ * a set bitmap padding bit is refused (either would restore a model that
+ * writes other bytes), and a -0.0 in a row keeps the row. */
+static void sparse_panes_are_canonical(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts();
+    o.k = 5; /* 3 padding bits in each 1-byte bitmap */
+    segstream_err err = {{0}};
+    recorder r = {0};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    run_range(c, &r, 0, 1200);
+    uint8_t *blob, *again;
+    size_t len, len2;
+    assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
+    segstream_cluster_free(c);
+    ring_shape sh = shape_of(blob);
+    assert_int_equal(sh.k, 5);
+    /* find a slot with an unmarked and a marked row */
+    size_t row = (size_t)sh.dim * 4 + 8, at = PANES_AT;
+    size_t bitmap_at = 0, marked_at = 0;
+    int unmarked = -1;
+    for (int64_t i = 0; i < sh.n_ring; i++) {
+        uint8_t bits = blob[at + 8];
+        int n = __builtin_popcount(bits);
+        if (!bitmap_at && n > 0 && n < sh.k) {
+            bitmap_at = at + 8;
+            marked_at = at + 9;
+            for (int s = 0; s < sh.k && unmarked < 0; s++)
+                if (!(bits >> s & 1))
+                    unmarked = s;
+        }
+        at += 9 + (size_t)n * row;
+    }
+    assert_true(bitmap_at > 0 && unmarked >= 0);
+    uint8_t *bad = malloc(len + row);
+
+    memcpy(bad, blob, len);
+    bad[bitmap_at] |= 0x80; /* padding */
+    fix_checksum(bad, len);
+    assert_null(segstream_cluster_restore(bad, len, &err));
+    assert_non_null(strstr(err.message, "padding"));
+
+    memcpy(bad, blob, len);
+    memset(bad + marked_at, 0, row); /* the slot's first marked row zeroed */
+    fix_checksum(bad, len);
+    assert_null(segstream_cluster_restore(bad, len, &err));
+    assert_non_null(strstr(err.message, "marked but zero"));
+
+    /* an extra marked row: first unmarked slot, all -0.0 and count 0 (as a
+     * split of an empty pane can leave): restores and writes the same bytes */
+    size_t insert = marked_at;
+    for (int s = 0; s < unmarked; s++)
+        if (blob[bitmap_at] >> s & 1)
+            insert += row;
+    memcpy(bad, blob, insert);
+    for (size_t i = 0; i < row - 8; i += 4)
+        memcpy(bad + insert + i, "\0\0\0\x80", 4);
+    memset(bad + insert + row - 8, 0, 8);
+    memcpy(bad + insert + row, blob + insert, len - insert);
+    bad[bitmap_at] |= (uint8_t)(1u << unmarked);
+    for (int b = 0; b < 8; b++)
+        bad[12 + b] = (uint8_t)((uint64_t)(len + row - 28) >> (8 * b));
+    fix_checksum(bad, len + row);
+    c = segstream_cluster_restore(bad, len + row, &err);
+    if (!c)
+        fail_msg("a -0.0 row: %s", err.message);
+    assert_int_equal(segstream_cluster_snapshot(c, &again, &len2, &err), 0);
+    assert_int_equal(len2, len + row);
+    assert_memory_equal(again, bad, len2);
+    segstream_cluster_free(c);
+    free(again), free(bad), free(blob);
+    rec_free(&r);
+}
+
+/* Found by fuzz_cluster_snapshot (regressions/cluster_snapshot/
+ * running-without-segments.bin): a running model (version > 0) whose every
+ * segment id was forged to -1 restored, and its next event read slot -1. */
+static void a_running_model_without_segments_is_refused(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts();
+    segstream_err err = {{0}};
+    recorder r = {0};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    run_range(c, &r, 0, 500);
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
+    segstream_cluster_free(c);
+    ring_shape sh = shape_of(blob);
+    uint8_t *dense = malloc((size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8)));
+    size_t at = PANES_AT + expand_panes(blob, sh, dense);
+    free(dense);
+    for (int64_t s = 0; s < sh.k; s++) { /* id, 3 times, 3 reals, epoch, 3 u32, labels */
+        put_i64_at(blob, at, -1);
+        uint32_t n_label = (uint32_t)get_i64_at(blob, at + 72);
+        at += 76;
+        for (uint32_t l = 0; l < n_label; l++)
+            at += 4 + (uint32_t)get_i64_at(blob, at);
+    }
+    fix_checksum(blob, len);
+    assert_null(segstream_cluster_restore(blob, len, &err));
+    assert_non_null(strstr(err.message, "without an active segment"));
+    free(blob);
+    rec_free(&r);
+}
+
 static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
 
 int main(void)
@@ -290,6 +493,9 @@ int main(void)
         cmocka_unit_test_prestate(restore_and_replay_equals_uninterrupted, &int8),
         cmocka_unit_test(corrupt_blobs_are_rejected),
         cmocka_unit_test(forged_sizes_are_refused_before_allocating),
+        cmocka_unit_test(dense_format_2_restores_to_the_same_state),
+        cmocka_unit_test(sparse_panes_are_canonical),
+        cmocka_unit_test(a_running_model_without_segments_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,9 @@
  *   bench_e2e read TOPIC        SegmentChange records of TOPIC, read_committed from the start
  *                               of every partition, until SIGTERM/SIGINT: one line a record on
  *                               stdout, "SOURCE_PARTITION SOURCE_OFFSET ARRIVED_NS"
+ *   bench_e2e sizes FILE        a pipeline snapshot (segstream state export) -> one line of
+ *                               "part bytes" pairs: total, cluster parts (panes as written
+ *                               and as a dense ring would be, users, labels, ...), pipeline
  * Times are CLOCK_REALTIME nanoseconds on this machine, taken right before the
  * produce call and right after the poll that returned the record, so
  * ARRIVED - PRODUCED is the event-to-output latency as a consumer of the
@@ -13,6 +16,8 @@
  * read_committed fetch included). Every record is encoded before the clock
  * starts, and the producer sends at once (linger.ms=0): the pacing is the
  * only wait. Brokers from $SEGSTREAM_BROKERS. Exits 1 on any error. */
+#include "cluster/cluster.h"
+#include "consumer/avro_binary.h"
 #include "consumer/codec.h"
 #include "consumer/codec_json.h"
 
@@ -256,6 +261,38 @@ static int read_topic(const char *topic)
     return 0;
 }
 
+/* The cluster blob inside a pipeline snapshot ("SGPL", version, length,
+ * blob, ...; consumer/pipeline_snapshot.c), restored, its parts measured. */
+static int sizes(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return die("cannot open", path);
+    segstream_buf b = {0};
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        segstream_buf_put(&b, chunk, n);
+    fclose(f);
+    segstream_err err = {{0}};
+    int64_t version = 0, cl = 0;
+    segstream_avro_reader r = {b.data, b.len, 4, 0, &err};
+    if (b.oom || b.len < 4 || memcmp(b.data, "SGPL", 4) || segstream_avro_get_long(&r, "version", &version) ||
+        segstream_avro_get_long(&r, "cluster_len", &cl) || cl < 0 || (uint64_t)cl > b.len - r.pos)
+        return segstream_buf_free(&b), die("not a pipeline snapshot", path);
+    segstream_cluster *c = segstream_cluster_restore(b.data + r.pos, (size_t)cl, &err);
+    segstream_cluster_snapshot_parts p;
+    if (!c || segstream_cluster_snapshot_sizes(c, &p, &err))
+        return segstream_cluster_free(c), segstream_buf_free(&b), die(err.message, path);
+    printf("file %zu cluster_as_read %lld cluster %zu panes %zu panes_dense %zu segments %zu reservoirs %zu "
+           "labels %zu users %zu bootstrap %zu other %zu pipeline_other %zu\n",
+           b.len, (long long)cl, p.total, p.panes, p.panes_dense, p.segments, p.reservoirs, p.labels, p.users,
+           p.bootstrap, p.other, b.len - (size_t)cl);
+    segstream_cluster_free(c);
+    segstream_buf_free(&b);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct sigaction sa = {0};
@@ -271,5 +308,8 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && !strcmp(argv[1], "read"))
         return read_topic(argv[2]);
-    return die("usage: bench_e2e pace TOPIC RATE < events.ndjson | bench_e2e read TOPIC", NULL);
+    if (argc == 3 && !strcmp(argv[1], "sizes"))
+        return sizes(argv[2]);
+    return die("usage: bench_e2e pace TOPIC RATE < events.ndjson | bench_e2e read TOPIC | bench_e2e sizes FILE",
+               NULL);
 }
