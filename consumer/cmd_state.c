@@ -113,7 +113,7 @@ int segstream_cmd_state(int argc, char **argv)
     rd_kafka_conf_t *conf = segstream_cli_stage_kafka_conf(cfg, &err);
     if (!conf)
         goto fail;
-    if (segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &blob, &len, 60000, &err)) {
+    if (segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &blob, &len, NULL, 60000, &err)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -132,7 +132,7 @@ int segstream_cmd_state(int argc, char **argv)
     }
     int rc = committed_offsets(rk, segstream_config_string(cfg, "topics.input"), offsets, sizeof offsets, &err);
     if (!rc) /* the snapshot again: unchanged means the offsets belong to it */
-        rc = segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &again, &again_len, 60000,
+        rc = segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &again, &again_len, NULL, 60000,
                                   &err);
     rd_kafka_conf_destroy(conf);
     if (rc)

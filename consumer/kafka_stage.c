@@ -104,6 +104,10 @@ typedef struct stage {
     bool replay;
     uint8_t *fresh, *committed; /* snapshots: the start state, the last committed */
     size_t fresh_len, committed_len;
+    /* whether the state topic holds `committed` in the chunked format that
+     * the next write can build on, and the old-format chunks to delete */
+    bool committed_stored;
+    size_t legacy_chunks, state_bytes_written;
     segstream_merge *merge;
     pending **batch;
     size_t n, cap, batch_bytes;
@@ -184,8 +188,11 @@ static int restore_state(stage *s, segstream_err *err)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
-    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, 60000, err))
+    segstream_state_found found = {0, 0};
+    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err))
         return -1;
+    s->committed_stored = found.version == 2;
+    s->legacy_chunks = found.version == 1 ? found.chunks : 0;
     if (!blob) {
         if (!s->replay)
             segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
@@ -531,6 +538,14 @@ static void update_gauges(stage *s)
     s->last_gauges_ms = now_ms();
 }
 
+/* The checkpoint: only what the state topic does not hold yet. */
+static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err *err)
+{
+    segstream_state_stored stored = {s->committed_stored ? s->committed : NULL, s->committed_len, s->legacy_chunks};
+    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &stored, &s->state_bytes_written,
+                                 err);
+}
+
 /* Processes the released batch in one transaction. Returns 0 (committed, or
  * aborted and rewound) or -1 on a fatal error (s->producer_fatal tells whether
  * the producer is to blame). */
@@ -574,16 +589,20 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
         }
     if (segstream_pipeline_process(s->p, pev, k, &sink, err) ||
         segstream_pipeline_snapshot(s->p, &blob, &blob_len, err) ||
-        (!s->replay && segstream_state_write(s->producer, s->t_state, s->state_key, blob, blob_len, err)))
+        (!s->replay && write_state(s, blob, blob_len, err)))
         goto pipeline_failed;
+    segstream_http_heartbeat(s->http); /* a long batch is progress, not a stall (readiness) */
     t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
     t = txn_result(s, txn_retrying(s, TXN_COMMIT, NULL, 300000), "commit_transaction", err);
     if (t)
         goto txn_done;
+    segstream_http_heartbeat(s->http);
     set_committed(s, blob, blob_len);
     blob = NULL;
+    s->committed_stored = !s->replay;
+    s->legacy_chunks = 0;
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
@@ -600,6 +619,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
                                           SLF_INT("snapshot_bytes", s->committed_len),
+                                          SLF_INT("state_bytes_written", s->replay ? 0 : s->state_bytes_written),
                                           SLF_INT("encode_ms", (after.encode_ns - before.encode_ns) / 1000000),
                                           SLF_INT("batch_ms", now_ms() - started),
                                           SLF_INT("waited_ms", started - s->batch_start)),

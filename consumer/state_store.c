@@ -1,12 +1,15 @@
-/* state_store.c - snapshots on the state topic as chunks + a manifest
- * written last (see state_store.h for the scheme and its limits). */
+/* state_store.c - snapshots on the state topic as content-defined chunks +
+ * a manifest written last (see state_store.h for the scheme and its limits). */
 #include "consumer/state_store.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define CUT_BITS 15 /* a cut where the gear hash's top 15 bits are zero: 32 KiB apart on average */
 
 static uint64_t fnv64(const uint8_t *p, size_t n)
 {
@@ -14,6 +17,46 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 1099511628211ULL;
     return h;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+long segstream_state_chunk_ends(const uint8_t *blob, size_t len, size_t **ends)
+{
+    uint64_t gear[256], seed = 0x5e65747265616dULL; /* fixed: the cut points are part of the format */
+    for (int i = 0; i < 256; i++)
+        gear[i] = splitmix64(&seed);
+    size_t cap = len / SEGSTREAM_STATE_CHUNK_MIN + 2, n = 0;
+    *ends = malloc(cap * sizeof **ends);
+    if (!*ends)
+        return -1;
+    size_t start = 0;
+    while (start < len) {
+        size_t limit = len - start < SEGSTREAM_STATE_CHUNK_MAX ? len : start + SEGSTREAM_STATE_CHUNK_MAX;
+        size_t end = limit;
+        if (limit - start > SEGSTREAM_STATE_CHUNK_MIN) {
+            /* the hash's top bits depend on the last 64 bytes only (one
+             * shift a byte), so hashing may begin 64 bytes before the
+             * first allowed cut */
+            uint64_t h = 0;
+            for (size_t i = start + SEGSTREAM_STATE_CHUNK_MIN - 64; i < limit; i++) {
+                h = (h << 1) + gear[blob[i]];
+                if (i + 1 - start >= SEGSTREAM_STATE_CHUNK_MIN && !(h >> (64 - CUT_BITS))) {
+                    end = i + 1;
+                    break;
+                }
+            }
+        }
+        (*ends)[n++] = end;
+        start = end;
+    }
+    return (long)n;
 }
 
 static int produce(rd_kafka_t *rk, const char *topic, const char *key, const void *val, size_t len,
@@ -33,32 +76,251 @@ static int produce(rd_kafka_t *rk, const char *topic, const char *key, const voi
     }
 }
 
-int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, segstream_err *err)
+static int cmp_u64(const void *a, const void *b)
 {
-    size_t chunks = (len + SEGSTREAM_STATE_CHUNK - 1) / SEGSTREAM_STATE_CHUNK;
-    char key[512];
-    for (size_t i = 0; i < chunks; i++) {
-        size_t off = i * SEGSTREAM_STATE_CHUNK;
-        size_t n = len - off < SEGSTREAM_STATE_CHUNK ? len - off : SEGSTREAM_STATE_CHUNK;
-        snprintf(key, sizeof key, "%s/chunk-%zu", prefix, i);
-        if (produce(producer, topic, key, blob + off, n, err))
-            return -1;
-    }
-    char manifest[128];
-    int m = snprintf(manifest, sizeof manifest, "segstream-state v1 %zu %zu %016" PRIx64, chunks, len,
-                     fnv64(blob, len));
-    return produce(producer, topic, prefix, manifest, (size_t)m, err);
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
+static bool contains(const uint64_t *sorted, size_t n, uint64_t h)
+{
+    return n && bsearch(&h, sorted, n, sizeof h, cmp_u64);
+}
+
+/* The chunk hashes of blob in order (*hashes) and the end of each chunk. */
+static long chunk_hashes(const uint8_t *blob, size_t len, uint64_t **hashes, size_t **ends)
+{
+    long n = segstream_state_chunk_ends(blob, len, ends);
+    if (n < 0)
+        return -1;
+    *hashes = malloc(((size_t)n + 1) * sizeof **hashes);
+    if (!*hashes) {
+        free(*ends);
+        return -1;
+    }
+    for (long i = 0, start = 0; i < n; start = (long)(*ends)[i++])
+        (*hashes)[i] = fnv64(blob + start, (*ends)[i] - (size_t)start);
+    return n;
+}
+
+static uint64_t *sorted_copy(const uint64_t *v, size_t n)
+{
+    uint64_t *s = malloc((n + 1) * sizeof *s);
+    if (s) {
+        memcpy(s, v, n * sizeof *s);
+        qsort(s, n, sizeof *s, cmp_u64);
+    }
+    return s;
+}
+
+int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
+                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
+                          segstream_err *err)
+{
+    int rc = -1;
+    uint64_t *hashes = NULL, *old = NULL, *old_sorted = NULL, *new_sorted = NULL;
+    size_t *ends = NULL, *old_ends = NULL, written = 0;
+    char *manifest = NULL;
+    long n = chunk_hashes(blob, len, &hashes, &ends), n_old = 0;
+    if (n < 0)
+        goto oom;
+    if (stored && stored->blob) {
+        n_old = chunk_hashes(stored->blob, stored->len, &old, &old_ends);
+        if (n_old < 0 || !(old_sorted = sorted_copy(old, (size_t)n_old)))
+            goto oom;
+    }
+    if (!(new_sorted = sorted_copy(hashes, (size_t)n)))
+        goto oom;
+    char key[512];
+    /* new chunks: those the topic lacks, once each */
+    for (long i = 0, start = 0; i < n; start = (long)ends[i++]) {
+        bool seen_before = false;
+        for (long j = 0; j < i && !seen_before; j++)
+            seen_before = hashes[j] == hashes[i];
+        if (seen_before || contains(old_sorted, (size_t)n_old, hashes[i]))
+            continue;
+        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, hashes[i]);
+        if (produce(producer, topic, key, blob + start, ends[i] - (size_t)start, err))
+            goto done;
+        written += ends[i] - (size_t)start;
+    }
+    /* deletions: chunks of the stored snapshot the new one does not use */
+    for (long i = 0; i < n_old; i++) {
+        if (contains(new_sorted, (size_t)n, old[i]))
+            continue;
+        bool dup = false;
+        for (long j = 0; j < i && !dup; j++)
+            dup = old[j] == old[i];
+        if (dup)
+            continue;
+        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, old[i]);
+        if (produce(producer, topic, key, NULL, 0, err))
+            goto done;
+    }
+    for (size_t i = 0; stored && i < stored->legacy_chunks; i++) {
+        snprintf(key, sizeof key, "%s/chunk-%zu", prefix, i);
+        if (produce(producer, topic, key, NULL, 0, err))
+            goto done;
+    }
+    size_t cap = 96 + 17 * (size_t)n;
+    if (!(manifest = malloc(cap)))
+        goto oom;
+    size_t m = (size_t)snprintf(manifest, cap, "segstream-state v2 %ld %zu %016" PRIx64, n, len, fnv64(blob, len));
+    for (long i = 0; i < n; i++)
+        m += (size_t)snprintf(manifest + m, cap - m, " %016" PRIx64, hashes[i]);
+    if (produce(producer, topic, prefix, manifest, m, err))
+        goto done;
+    if (bytes_written)
+        *bytes_written = written;
+    rc = 0;
+    goto done;
+oom:
+    segstream_err_set(err, "state snapshot of %zu bytes: out of memory", len);
+done:
+    free(hashes), free(ends), free(old), free(old_ends), free(old_sorted), free(new_sorted), free(manifest);
+    return rc;
+}
+
+/* The reader's latest value of every chunk key: v1 chunks by index, v2
+ * chunks by hash in an open-addressing table (a deleted chunk keeps its slot
+ * with no data: it may come back). */
 typedef struct chunk {
+    uint64_t id;
+    bool used, present;
     uint8_t *data;
     size_t len;
 } chunk;
 
-int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const char *prefix, uint8_t **blob,
-                         size_t *len, int timeout_ms, segstream_err *err)
+typedef struct chunk_map {
+    chunk *slot;
+    size_t cap, n;
+} chunk_map;
+
+static chunk *map_find(chunk_map *m, uint64_t id, bool add)
 {
+    if (add && (m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        chunk *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return NULL;
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slot[i].used) {
+                size_t j = (size_t)(m->slot[i].id * 0x9e3779b97f4a7c15ULL) & (cap - 1);
+                while (grown[j].used)
+                    j = (j + 1) & (cap - 1);
+                grown[j] = m->slot[i];
+            }
+        free(m->slot);
+        m->slot = grown, m->cap = cap;
+    }
+    if (!m->cap)
+        return NULL;
+    size_t j = (size_t)(id * 0x9e3779b97f4a7c15ULL) & (m->cap - 1);
+    while (m->slot[j].used) {
+        if (m->slot[j].id == id)
+            return &m->slot[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    if (!add)
+        return NULL;
+    m->slot[j] = (chunk){.id = id, .used = true};
+    m->n++;
+    return &m->slot[j];
+}
+
+static void map_free(chunk_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slot[i].data);
+    free(m->slot);
+}
+
+/* Parses "<hex16>" or "<decimal>" keys' tails; -1 when malformed. */
+static int parse_tail(const char *k, size_t kl, int hex, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!kl || kl > (hex ? 16u : 9u))
+        return -1;
+    for (size_t i = 0; i < kl; i++) {
+        int c = k[i], d = c >= '0' && c <= '9' ? c - '0' : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * (hex ? 16 : 10) + (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int keep(chunk_map *m, uint64_t id, const rd_kafka_message_t *msg)
+{
+    chunk *c = map_find(m, id, true);
+    if (!c)
+        return -1;
+    free(c->data);
+    c->data = NULL, c->len = 0, c->present = msg->payload != NULL;
+    if (c->present) {
+        if (!(c->data = malloc(msg->len ? msg->len : 1)))
+            return -1;
+        memcpy(c->data, msg->payload, msg->len);
+        c->len = msg->len;
+    }
+    return 0;
+}
+
+/* Assembles the manifest's blob from the chunks; 0, or -1 with err. */
+static int assemble(const char *topic, const char *manifest, chunk_map *v1, chunk_map *v2, uint8_t **blob,
+                    size_t *len, segstream_state_found *found, segstream_err *err)
+{
+    int version = 0, used = 0;
+    size_t want_chunks = 0, want_len = 0;
+    uint64_t hash = 0;
+    if (sscanf(manifest, "segstream-state v%d %zu %zu %" SCNx64 "%n", &version, &want_chunks, &want_len, &hash,
+               &used) != 4 ||
+        (version != 1 && version != 2) || want_len > ((size_t)1 << 40) ||
+        want_chunks > want_len / (version == 1 ? 1 : SEGSTREAM_STATE_CHUNK_MIN / 2) + 1)
+        return segstream_err_set(err, "state topic %s: bad manifest '%.80s'", topic, manifest);
+    uint8_t *b = malloc(want_len ? want_len : 1);
+    if (!b)
+        return segstream_err_set(err, "state topic %s: out of memory for a %zu-byte snapshot", topic, want_len);
+    size_t off = 0, i = 0;
+    const char *p = manifest + used;
+    for (; i < want_chunks; i++) {
+        chunk *c = NULL;
+        if (version == 1) {
+            c = map_find(v1, i, false);
+        } else {
+            uint64_t h;
+            int adv = 0;
+            if (sscanf(p, " %" SCNx64 "%n", &h, &adv) != 1)
+                break;
+            p += adv;
+            c = map_find(v2, h, false);
+            if (c && c->present && fnv64(c->data, c->len) != h)
+                break;
+        }
+        if (!c || !c->present || c->len > want_len - off)
+            break;
+        memcpy(b + off, c->data, c->len);
+        off += c->len;
+    }
+    if (i == want_chunks && off == want_len && fnv64(b, off) == hash) {
+        *blob = b;
+        *len = want_len;
+        found->version = version;
+        found->chunks = want_chunks;
+        return 0;
+    }
+    free(b);
+    return segstream_err_set(err, "state topic %s: the chunks do not match the manifest '%.80s'", topic, manifest);
+}
+
+int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const char *prefix, uint8_t **blob,
+                         size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err)
+{
+    segstream_state_found none = {0, 0};
+    if (!found)
+        found = &none;
+    *found = none;
     *blob = NULL;
     *len = 0;
     char errstr[512];
@@ -81,8 +343,7 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tp);
     rd_kafka_topic_partition_list_destroy(tp);
     int rc = -1;
-    chunk *chunks = NULL;
-    size_t nchunks = 0;
+    chunk_map v1 = {0}, v2 = {0};
     char *manifest = NULL;
     size_t pre = strlen(prefix);
     if (e) {
@@ -112,69 +373,33 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
         }
         const char *k = msg->key;
         size_t kl = msg->key_len;
-        if (k && kl == pre && !memcmp(k, prefix, pre)) {
+        uint64_t id;
+        int kept = 0;
+        if (!k || kl < pre || memcmp(k, prefix, pre)) {
+            /* another group's key */
+        } else if (kl == pre) {
             free(manifest);
-            manifest = malloc(msg->len + 1);
-            if (manifest) {
+            manifest = NULL;
+            if (msg->payload && (manifest = malloc(msg->len + 1))) {
                 memcpy(manifest, msg->payload, msg->len);
                 manifest[msg->len] = '\0';
             }
-        } else if (k && kl > pre + 7 && !memcmp(k, prefix, pre) && !memcmp(k + pre, "/chunk-", 7)) {
-            size_t idx = 0, i = pre + 7;
-            for (; i < kl && k[i] >= '0' && k[i] <= '9' && idx < 1000000; i++)
-                idx = idx * 10 + (size_t)(k[i] - '0');
-            if (i == kl) {
-                if (idx >= nchunks) {
-                    chunk *c = realloc(chunks, (idx + 1) * sizeof *c);
-                    if (!c) {
-                        rd_kafka_message_destroy(msg);
-                        segstream_err_set(err, "state reader: out of memory");
-                        goto done;
-                    }
-                    memset(c + nchunks, 0, (idx + 1 - nchunks) * sizeof *c);
-                    chunks = c, nchunks = idx + 1;
-                }
-                free(chunks[idx].data);
-                chunks[idx].data = malloc(msg->len ? msg->len : 1);
-                chunks[idx].len = msg->len;
-                if (chunks[idx].data)
-                    memcpy(chunks[idx].data, msg->payload, msg->len);
-            }
+            kept = msg->payload && !manifest ? -1 : 0;
+        } else if (kl > pre + 3 && !memcmp(k + pre, "/c-", 3) && !parse_tail(k + pre + 3, kl - pre - 3, 1, &id)) {
+            kept = keep(&v2, id, msg);
+        } else if (kl > pre + 7 && !memcmp(k + pre, "/chunk-", 7) &&
+                   !parse_tail(k + pre + 7, kl - pre - 7, 0, &id)) {
+            kept = keep(&v1, id, msg);
         }
         rd_kafka_message_destroy(msg);
+        if (kept) {
+            segstream_err_set(err, "state reader: out of memory");
+            goto done;
+        }
     }
-    if (!manifest) {
-        rc = 0; /* no snapshot yet */
-        goto done;
-    }
-    size_t want_chunks, want_len;
-    uint64_t hash;
-    if (sscanf(manifest, "segstream-state v1 %zu %zu %" SCNx64, &want_chunks, &want_len, &hash) != 3 ||
-        want_chunks > nchunks) {
-        segstream_err_set(err, "state topic %s: bad or incomplete manifest '%.80s' (%zu chunks present)", topic,
-                          manifest, nchunks);
-        goto done;
-    }
-    uint8_t *b = malloc(want_len ? want_len : 1);
-    size_t off = 0;
-    for (size_t i = 0; b && i < want_chunks; i++) {
-        if (!chunks[i].data || off + chunks[i].len > want_len)
-            break;
-        memcpy(b + off, chunks[i].data, chunks[i].len);
-        off += chunks[i].len;
-    }
-    if (!b || off != want_len || fnv64(b, off) != hash) {
-        free(b);
-        segstream_err_set(err, "state topic %s: the chunks do not match the manifest '%.80s'", topic, manifest);
-        goto done;
-    }
-    *blob = b;
-    *len = want_len;
-    rc = 0;
+    rc = manifest ? assemble(topic, manifest, &v1, &v2, blob, len, found, err) : 0; /* none yet: 0 */
 done:
-    for (size_t i = 0; i < nchunks; i++)
-        free(chunks[i].data);
-    free(chunks);
+    map_free(&v1), map_free(&v2);
     free(manifest);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

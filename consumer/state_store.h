@@ -1,14 +1,22 @@
 /* state_store.h - pipeline snapshots on the state topic (topics.state).
  *
- * Scheme (the simplest that is correct with compaction and transactions): a
- * snapshot is cut into chunks of at most SEGSTREAM_STATE_CHUNK bytes written
- * as keys "<prefix>/chunk-<i>", then a manifest under key "<prefix>" saying
- * "segstream-state v1 <chunks> <bytes> <fnv64 hex>", written last, all in the
- * caller's open transaction and all to partition 0 so their order is total.
+ * Scheme: a snapshot is cut into content-defined chunks (a gear rolling hash
+ * picks the cut points, so an insertion or a change early in the blob moves
+ * only the chunks around it, not every chunk after it), each written under
+ * the key "<prefix>/c-<fnv64 of the chunk>", then a manifest under key
+ * "<prefix>": "segstream-state v2 <chunks> <bytes> <fnv64 of the blob>
+ * <chunk hash> ...", written last, all in the caller's open transaction and
+ * all to partition 0 so their order is total. A write sends only the chunks
+ * the topic does not hold yet and deletes (null value) those the new
+ * manifest no longer names, so a checkpoint costs what changed since the
+ * last one, and compaction keeps exactly the latest snapshot's chunks.
  * A reader (read_committed) keeps the latest value of every key and at the
- * end assembles the latest manifest's chunks; the hash guards against a
- * mismatch. Compaction keeps exactly those latest values. Chunks beyond the
- * latest manifest's count are ignored.
+ * end assembles the latest manifest's chunks; the hashes guard against a
+ * mismatch. Aborted writes, deletions included, are invisible to it.
+ *
+ * Format v1 (fixed 900 KiB chunks "<prefix>/chunk-<i>", manifest
+ * "segstream-state v1 <chunks> <bytes> <hash>") is still read, and the first
+ * v2 write after it deletes the v1 chunks.
  *
  * Limitation: one snapshot per prefix (= per group.id) covers every
  * partition of one instance; several instances of one group would overwrite
@@ -22,19 +30,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEGSTREAM_STATE_CHUNK (900u * 1024u)
+/* Bounds of a chunk (the last one may be shorter than the minimum); the
+ * mean is about 40 KiB. The maximum stays far below message.max.bytes. */
+#define SEGSTREAM_STATE_CHUNK_MIN (8u * 1024u)
+#define SEGSTREAM_STATE_CHUNK_MAX (256u * 1024u)
 
-/* Produces blob as chunks + manifest to `topic` partition 0 through the
- * transactional producer (a transaction must be open). Returns 0 or -1. */
+/* What the state topic holds under a prefix, as far as the writer knows. */
+typedef struct segstream_state_stored {
+    const uint8_t *blob;  /* the snapshot the topic holds in format v2 (committed), or NULL:
+                             unknown or none, so every chunk is written */
+    size_t len;
+    size_t legacy_chunks; /* v1 chunks "<prefix>/chunk-<i>", i < this, to delete */
+} segstream_state_stored;
+
+/* What segstream_state_read found. */
+typedef struct segstream_state_found {
+    int version;   /* 0: no snapshot; 1 or 2: the manifest's format */
+    size_t chunks; /* the manifest's chunk count */
+} segstream_state_found;
+
+/* Produces blob to `topic` partition 0 through the transactional producer
+ * (a transaction must be open): the chunks `stored` does not hold, deletions
+ * of those it holds that blob does not use, then the manifest. stored may
+ * be NULL (= nothing known). *bytes_written (may be NULL) gets the chunk
+ * bytes sent. Returns 0 or -1 with err. */
 int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, segstream_err *err);
+                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
+                          segstream_err *err);
 
 /* Reads `topic` partition 0 from the beginning to its end with a new
  * read_committed consumer made from conf (duplicated, still the caller's) and
  * returns the latest complete snapshot of `prefix` in *blob (malloc'ed, the
- * caller frees), or *blob = NULL when there is none. Blocks up to about
- * timeout_ms. Returns 0 or -1 with err. */
+ * caller frees), or *blob = NULL when there is none. found (may be NULL)
+ * says which format held it. Blocks up to about timeout_ms. Returns 0 or -1
+ * with err. */
 int segstream_state_read(const rd_kafka_conf_t *conf, const char *topic, const char *prefix, uint8_t **blob,
-                         size_t *len, int timeout_ms, segstream_err *err);
+                         size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err);
+
+/* The content-defined cut points of blob: ends[i] is the end offset of chunk
+ * i; returns the number of chunks (0 for an empty blob) and sets *ends
+ * (malloc'ed, the caller frees), or -1 when out of memory. A function of the
+ * bytes only, exposed for the tests. */
+long segstream_state_chunk_ends(const uint8_t *blob, size_t len, size_t **ends);
 
 #endif
