@@ -6,7 +6,9 @@
  * no single event pays for the whole table; segstream_cluster_sweep(0, threads)
  * finishes it in bulk. A slice runs in three phases so threads never touch
  * shared state and the output order never depends on them:
- *   1. (parallel) decode each stale user's profile, find the nearest segment;
+ *   1. (parallel) decode stale users' profiles a block at a time, score the
+ *      block against every centroid with one blocked kernel (the same bits
+ *      as the per-event path), find each user's nearest segment;
  *   2. (serial, visit order) apply hysteresis, emit MODEL_UPDATED changes, or
  *      EXPIRED for users silent longer than the window;
  *   3. remove the expired users, highest index first (swap-remove stays valid).
@@ -34,35 +36,36 @@ typedef struct job {
     float *cur_sim;    /* out: similarity to the current slot (if valid) */
 } job;
 
+/* Users per block: their profiles are decoded to fp32 once, then one blocked
+ * kernel scores the whole block against all centroids (cl_dots_block gives
+ * the same bits as the per-event cl_dots, whatever the block). */
+#define SWEEP_BLOCK 48
+
 static void *evaluate(void *arg)
 {
     job *j = arg;
     segstream_cluster *c = j->c;
     int d = c->d, k = c->k;
-    float *x = malloc(2 * (size_t)d * sizeof(float)), *sims = malloc(2 * (size_t)k * sizeof(float));
+    float *x = malloc(SWEEP_BLOCK * (size_t)d * sizeof(float)), *sims = malloc(SWEEP_BLOCK * (size_t)k * sizeof(float));
     if (!x || !sims) {
         free(x);
         free(sims);
         return (void *)1;
     }
-    /* two users at a time: each centroid row is loaded once for both */
-    for (long q = 0; q < j->n; q += 2) {
-        int pair = q + 1 < j->n;
-        for (int u = 0; u <= pair; u++)
-            cl_profile_decode(c->opt.profile_codec, c->users.profile + (size_t)j->idx[q + u] * c->profile_bytes, d,
-                              x + (size_t)u * d);
-        if (pair)
-            cl_dots2(x, x + d, c->centroid, k, d, sims, sims + k);
-        else
-            cl_dots(x, c->centroid, k, d, sims);
-        for (int u = 0; u <= pair; u++) {
-            long i = j->idx[q + u];
-            float *su = sims + (size_t)u * k;
+    for (long q0 = 0; q0 < j->n; q0 += SWEEP_BLOCK) {
+        int nb = j->n - q0 < SWEEP_BLOCK ? (int)(j->n - q0) : SWEEP_BLOCK;
+        for (int b = 0; b < nb; b++)
+            cl_profile_decode(c->opt.profile_codec, c->users.profile + (size_t)j->idx[q0 + b] * c->profile_bytes, d,
+                              x + (size_t)b * d);
+        cl_dots_block(x, nb, c->centroid, k, d, sims);
+        for (int b = 0; b < nb; b++) {
+            long q = q0 + b, i = j->idx[q];
+            float *su = sims + (size_t)b * k;
             int best = cl_best_of(c, su);
-            j->best[q + u] = best;
-            j->best_sim[q + u] = su[best];
+            j->best[q] = best;
+            j->best_sim[q] = su[best];
             int s = c->users.segment[i];
-            j->cur_sim[q + u] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? su[s] : NAN;
+            j->cur_sim[q] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? su[s] : NAN;
         }
     }
     free(x);

@@ -353,31 +353,6 @@ static void profile_codecs_round_trip(void **state)
     assert_true(cl_fp16_to_float(0x3555) > 0.333f && cl_fp16_to_float(0x3555) < 0.3334f);
 }
 
-/* The sweep's two-at-a-time kernel must give the per-event kernel's bits:
- * otherwise a user could be moved by a sweep on an unchanged model. */
-static void kernels_agree_bit_for_bit(void **state)
-{
-    (void)state;
-    enum { N = 67, DD = 384 };
-    static float C[N * DD], x[DD], y[DD], a[N], b[N], a2[N], b2[N];
-    uint64_t s = 17;
-    for (int i = 0; i < N * DD; i++)
-        C[i] = (float)t_normal(&s);
-    for (int i = 0; i < DD; i++) {
-        x[i] = (float)t_normal(&s);
-        y[i] = (float)t_normal(&s);
-    }
-    cl_dots(x, C, N, DD, a);
-    cl_dots(y, C, N, DD, b);
-    cl_dots2(x, y, C, N, DD, a2, b2);
-    assert_memory_equal(a, a2, sizeof a);
-    assert_memory_equal(b, b2, sizeof b);
-    for (int j = 0; j < N; j++) {
-        float one = cl_dot(x, C + (size_t)j * DD, DD);
-        assert_memory_equal(&one, &a[j], sizeof one);
-    }
-}
-
 /* Regression: a split whose children would merge back (closer than
  * merge_cosine) or retire at once (under the retirement threshold) used to be
  * made anyway, so every pane merged or retired one segment and split another:
@@ -418,7 +393,6 @@ int main(void)
         cmocka_unit_test(set_add_delete),
         cmocka_unit_test(user_limit_expires_least_recent),
         cmocka_unit_test(profile_codecs_round_trip),
-        cmocka_unit_test(kernels_agree_bit_for_bit),
         cmocka_unit_test(splits_do_not_churn_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
