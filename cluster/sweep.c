@@ -41,17 +41,38 @@ typedef struct job {
  * the same bits as the per-event cl_dots, whatever the block). */
 #define SWEEP_BLOCK 48
 
+/* cl_best_of over a list of the active slots in increasing order (made once
+ * per sweep): the same choice (the first of the highest), without walking the
+ * segment table for every user. */
+static int best_active(const int *active, int n_active, const float *sims)
+{
+    if (n_active == 0)
+        return -1;
+    int best = active[0];
+    float top = sims[best];
+    for (int t = 1; t < n_active; t++) {
+        int s = active[t];
+        float v = sims[s];
+        best = v > top ? s : best;
+        top = v > top ? v : top;
+    }
+    return best;
+}
+
 static void *evaluate(void *arg)
 {
     job *j = arg;
     segstream_cluster *c = j->c;
     int d = c->d, k = c->k;
     float *x = malloc(SWEEP_BLOCK * (size_t)d * sizeof(float)), *sims = malloc(SWEEP_BLOCK * (size_t)k * sizeof(float));
-    if (!x || !sims) {
-        free(x);
-        free(sims);
+    int *active = malloc((size_t)k * sizeof *active), n_active = 0;
+    if (!x || !sims || !active) {
+        free(x), free(sims), free(active);
         return (void *)1;
     }
+    for (int s = 0; s < k; s++)
+        if (c->seg[s].id >= 0)
+            active[n_active++] = s;
     for (long q0 = 0; q0 < j->n; q0 += SWEEP_BLOCK) {
         int nb = j->n - q0 < SWEEP_BLOCK ? (int)(j->n - q0) : SWEEP_BLOCK;
         for (int b = 0; b < nb; b++)
@@ -60,16 +81,15 @@ static void *evaluate(void *arg)
         cl_dots_block(x, nb, c->centroid, k, d, sims);
         for (int b = 0; b < nb; b++) {
             long q = q0 + b, i = j->idx[q];
-            float *su = sims + (size_t)b * k;
-            int best = cl_best_of(c, su);
+            const float *su = sims + (size_t)b * k;
+            int best = best_active(active, n_active, su);
             j->best[q] = best;
-            j->best_sim[q] = su[best];
+            j->best_sim[q] = best >= 0 ? su[best] : NAN;
             int s = c->users.segment[i];
             j->cur_sim[q] = (s >= 0 && c->seg[s].id == c->users.segment_id[i]) ? su[s] : NAN;
         }
     }
-    free(x);
-    free(sims);
+    free(x), free(sims), free(active);
     return NULL;
 }
 
