@@ -64,6 +64,7 @@ typedef struct cl_users {
     float *similarity;
     int64_t *last_time;
     int64_t *seen_version; /* model version the assignment was last checked against */
+    int64_t *left_segment_id; /* the segment the user last moved out of, -1 none (see sweep.c) */
 } cl_users;
 
 int cl_users_init(cl_users *u, long cap, size_t profile_bytes);

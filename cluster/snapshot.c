@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 2u /* 2: options gained max_users */
+#define SNAPSHOT_VERSION 3u /* 2: options gained max_users; 3: users gained left_segment_id (2 still read) */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
 
 typedef struct writer {
@@ -287,6 +287,7 @@ int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_
         put_floats(&w, &u->similarity[i], 1);
         put_i64(&w, u->last_time[i]);
         put_i64(&w, u->seen_version[i]);
+        put_i64(&w, u->left_segment_id[i]);
     }
     put_i64(&w, c->n_boot);
     for (long i = 0; i < c->n_boot; i++) {
@@ -335,8 +336,8 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
     reader h = {blob + 8, HEADER_BYTES - 8, 0, 0};
     uint32_t version = get_u32(&h);
     uint64_t payload = get_u64(&h), sum = get_u64(&h);
-    if (version != SNAPSHOT_VERSION) {
-        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u", version,
+    if (version != SNAPSHOT_VERSION && version != 2) {
+        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads 2 and %u", version,
                           SNAPSHOT_VERSION);
         return NULL;
     }
@@ -476,7 +477,8 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         get_floats(&r, &u->similarity[i], 1);
         u->last_time[i] = get_i64(&r);
         u->seen_version[i] = get_i64(&r);
-        if (r.failed || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
+        u->left_segment_id[i] = version >= 3 ? get_i64(&r) : -1; /* 2: no move recorded */
+        if (r.failed || u->left_segment_id[i] < -1 || u->left_segment_id[i] >= c->next_segment_id || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
             CORRUPT("user");
         u->segment[i] = (int32_t)seg;
     }
