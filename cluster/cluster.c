@@ -307,9 +307,12 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     u->segment[i] = choice;
     u->segment_id[i] = c->seg[choice].id;
     u->similarity[i] = sims[choice];
-    if (prev_id != c->seg[choice].id)
+    if (prev_id != c->seg[choice].id) {
+        if (prev_id >= 0)
+            u->left_segment_id[i] = prev_id;
         cl_emit_change(c, sink, i, u->id[i], t, prev_id, c->seg[choice].id, sims[choice],
                        SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED);
+    }
     /* feed the model */
     if (cl_pane_add(c, t, best, p) == 0 && update_centroids) {
         cl_axpy(c->acc + (size_t)best * c->d, 1.0f, p, c->d);

@@ -53,7 +53,8 @@ typedef struct segstream_cluster_options {
     uint64_t seed;                /* seeds the random generator kept in the state */
     double retire_share;          /* retire when size < retire_share * (total size / k) */
     double merge_cosine;          /* merge two segments whose centroids' cosine exceeds this */
-    double hysteresis;            /* a user moves only if the new similarity wins by this */
+    double hysteresis;            /* on an event, a user moves only if the new similarity wins by this; at a
+                                     model update, only a move back to the segment the user last left needs it */
     segstream_profile_codec profile_codec;
     int reassign_slice;           /* users re-assigned per update call while a sweep is due; 0: only in segstream_cluster_sweep() */
     int reservoir_size;           /* recent member vectors kept per segment, used to split it */

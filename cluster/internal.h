@@ -29,8 +29,9 @@ double cl_norm(const float *a, int d);
 void cl_axpy(float *y, float a, const float *x, int d); /* y += a x */
 /* out[j] = dot(x, C[j]) for j < n (C row-major n x d). */
 void cl_dots(const float *x, const float *C, int n, int d, float *out);
-/* cl_dots for two vectors at once (same results, fewer loads). */
-void cl_dots2(const float *x, const float *y, const float *C, int n, int d, float *ox, float *oy);
+/* out[u][j] = dot(X[u], C[j]) for u < nu, j < n (X nu x d, out nu x n, row-major):
+ * the same bits as cl_dots(X[u], C) for every u, whatever nu (the sweep's kernel). */
+void cl_dots_block(const float *X, int nu, const float *C, int n, int d, float *out);
 
 /* ---- profile_codec.c ---- */
 void cl_codec_init(void); /* builds the fp16 decode table once; idempotent */
@@ -63,6 +64,7 @@ typedef struct cl_users {
     float *similarity;
     int64_t *last_time;
     int64_t *seen_version; /* model version the assignment was last checked against */
+    int64_t *left_segment_id; /* the segment the user last moved out of, -1 none (see sweep.c) */
 } cl_users;
 
 int cl_users_init(cl_users *u, long cap, size_t profile_bytes);

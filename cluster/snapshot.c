@@ -25,7 +25,7 @@
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 3u /* 2: options gained max_users; 3: sparse panes */
+#define SNAPSHOT_VERSION 3u /* 2: options gained max_users; 3: sparse panes, users gained left_segment_id */
 #define SNAPSHOT_DENSE_PANES_VERSION 2u /* still restored */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
 
@@ -352,6 +352,7 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
         put_floats(&w, &u->similarity[i], 1);
         put_i64(&w, u->last_time[i]);
         put_i64(&w, u->seen_version[i]);
+        put_i64(&w, u->left_segment_id[i]);
     }
     size_t boot_at = w.n;
     put_i64(&w, c->n_boot);
@@ -603,7 +604,8 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         get_floats(&r, &u->similarity[i], 1);
         u->last_time[i] = get_i64(&r);
         u->seen_version[i] = get_i64(&r);
-        if (r.failed || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
+        u->left_segment_id[i] = version >= 3 ? get_i64(&r) : -1; /* 2: no move recorded */
+        if (r.failed || u->left_segment_id[i] < -1 || u->left_segment_id[i] >= c->next_segment_id || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
             CORRUPT("user");
         u->segment[i] = (int32_t)seg;
     }

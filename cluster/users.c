@@ -43,6 +43,7 @@ static int grow_dense(cl_users *u, long cap, size_t pb)
     GROW(similarity, sizeof(float));
     GROW(last_time, sizeof(int64_t));
     GROW(seen_version, sizeof(int64_t));
+    GROW(left_segment_id, sizeof(int64_t));
 #undef GROW
     u->cap = cap;
     return 0;
@@ -95,6 +96,7 @@ void cl_users_free(cl_users *u)
     free(u->similarity);
     free(u->last_time);
     free(u->seen_version);
+    free(u->left_segment_id);
     memset(u, 0, sizeof *u);
 }
 
@@ -125,6 +127,7 @@ long cl_users_insert(cl_users *u, const char *id, uint64_t h, size_t pb)
     long i = u->n++;
     u->id[i] = copy;
     u->hash[i] = h;
+    u->left_segment_id[i] = -1;
     size_t m = (size_t)u->slots - 1, p = h & m;
     while (u->slot[p] >= 0)
         p = (p + 1) & m;
@@ -168,13 +171,14 @@ void cl_users_remove(cl_users *u, long i, size_t pb)
         u->similarity[i] = u->similarity[last];
         u->last_time[i] = u->last_time[last];
         u->seen_version[i] = u->seen_version[last];
+        u->left_segment_id[i] = u->left_segment_id[last];
     }
 }
 
 size_t cl_users_memory(const cl_users *u, size_t pb)
 {
     size_t per = sizeof(char *) + sizeof(uint64_t) + pb + sizeof(float) + sizeof(int32_t) + sizeof(int64_t) +
-                 sizeof(float) + 2 * sizeof(int64_t);
+                 sizeof(float) + 3 * sizeof(int64_t);
     size_t ids = 0;
     for (long i = 0; i < u->n; i++)
         ids += strlen(u->id[i]) + 1;

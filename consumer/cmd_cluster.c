@@ -103,9 +103,11 @@ static size_t split_words(char *line, char **words, size_t max)
 typedef struct run {
     long n;
     int64_t *seen; /* per item */
+    int64_t *left; /* per item: the segment the item's user last moved out of (-1 none) */
     long current;  /* item being applied */
     FILE *catalog;
     long changes, catalog_records;
+    long model_moves, returns; /* MODEL_UPDATED moves between two segments; moves back to the one just left */
 } run;
 
 static void on_change(void *ctx, const segstream_cluster_change *ch)
@@ -113,8 +115,16 @@ static void on_change(void *ctx, const segstream_cluster_change *ch)
     run *r = ctx;
     r->changes++;
     long item = strtol(ch->user_id + 1, NULL, 10);
-    if (ch->cause == SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED && item >= 0 && item < r->n)
+    if (item < 0 || item >= r->n)
+        return;
+    if (ch->cause == SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED)
         r->seen[item] = ch->segment;
+    if (ch->cause == SEGSTREAM_CLUSTER_CAUSE_MODEL_UPDATED && ch->previous_segment >= 0 && ch->segment >= 0) {
+        r->model_moves++;
+        r->returns += ch->segment == r->left[item]; /* flapping: back where it was */
+    }
+    if (ch->previous_segment >= 0)
+        r->left[item] = ch->previous_segment;
 }
 
 static void on_catalog(void *ctx, const segstream_catalog_change *ch)
@@ -243,15 +253,15 @@ int segstream_cmd_cluster(int argc, char **argv)
     char **texts = calloc((size_t)n, sizeof *texts);
     long *order = malloc((size_t)n * sizeof *order);
     int64_t *times = malloc((size_t)n * sizeof *times);
-    run r = {.n = n, .seen = malloc((size_t)n * sizeof(int64_t))};
+    run r = {.n = n, .seen = malloc((size_t)n * sizeof(int64_t)), .left = malloc((size_t)n * sizeof(int64_t))};
     segstream_cluster *c = NULL;
     FILE *out = stdout;
-    if (!texts || !order || !times || !r.seen) {
+    if (!texts || !order || !times || !r.seen || !r.left) {
         fprintf(stderr, "segstream cluster: out of memory\n");
         goto done;
     }
     for (long i = 0; i < n; i++)
-        r.seen[i] = -1;
+        r.seen[i] = r.left[i] = -1;
     if (texts_path) {
         FILE *f = fopen(texts_path, "r");
         if (!f) {
@@ -353,9 +363,10 @@ int segstream_cmd_cluster(int argc, char **argv)
     segstream_cluster_get_stats(c, &st);
     fprintf(stderr,
             "segstream cluster: %ld events, %ld refused, %ld segment changes, %ld catalog records, model version "
-            "%" PRId64 ", %d active segments, %" PRId64 " ids used, %ld users\n",
+            "%" PRId64 ", %d active segments, %" PRId64 " ids used, %ld users; %ld moves by model updates, %ld of them"
+            " back to the segment just left\n",
             n_events, refused, r.changes, r.catalog_records, st.model_version, st.active_segments,
-            st.segments_created, st.users);
+            st.segments_created, st.users, r.model_moves, r.returns);
     if (catalog_path) {
         FILE *f = fopen(catalog_path, "w");
         if (f) {
@@ -375,6 +386,7 @@ done:
     free(order);
     free(times);
     free(r.seen);
+    free(r.left);
     free(X);
     return status;
 }

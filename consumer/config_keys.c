@@ -136,7 +136,7 @@ static const segstream_config_key keys[] = {
         "events later than the max event time + this go to the dead-letter topic; 0 = no limit (a sparse stream's gaps exceed any skew)"),
     INT("cluster.init_sample", "1000", 1, 10000000, "events buffered to bootstrap k-means++ (at least cluster.k)"),
     DBL("cluster.hysteresis", "0.02", 0.0, 2.0,
-        "a user changes segment only when the new cosine similarity wins by this margin"),
+        "on an event a user changes segment only when the new cosine similarity wins by this margin; at a model update only a move back to the segment the user last left needs it"),
     DBL("cluster.retire_size", "0.05", 0.0, 0.999,
         "a segment retires when its decayed size falls below this share of the mean segment size"),
     DBL("cluster.merge_similarity", "0.95", 0.5, 1.0,
