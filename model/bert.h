@@ -31,7 +31,7 @@ typedef struct segstream_bert segstream_bert;
 typedef enum segstream_bert_precision {
     SEGSTREAM_BERT_F32 = 0,
     SEGSTREAM_BERT_BF16 = 1, /* fp32 with oneDNN allowed to use bf16 where the CPU has it */
-    SEGSTREAM_BERT_INT8 = 2, /* int8_matmul.h: s8 weights, per-token 7-bit activations */
+    SEGSTREAM_BERT_INT8 = 2, /* int8_matmul.h: s8 weights, per-token u8 activations */
 } segstream_bert_precision;
 
 /* Loads config and weights from model_dir and builds the primitives. threads:

@@ -60,7 +60,9 @@ typedef enum segstream_precision {
     SEGSTREAM_PRECISION_INT8 = 2, /* the linear layers in int8 (s8 weights, one scale per
                                      output column; activations quantized per token), the
                                      rest fp32: about 4x smaller weights and faster on any
-                                     x86 CPU; embeddings keep cosine >= 0.99 to fp32's.
+                                     x86 CPU; cosine to fp32's embeddings about 0.998 on
+                                     average, >= 0.993 on real titles and snippets, down
+                                     to 0.984 for one-token texts.
                                      Batch-invariant by construction (see above) */
 } segstream_precision;
 

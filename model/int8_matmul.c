@@ -74,13 +74,15 @@ int segstream_int8_weights_init(segstream_int8_weights *wts, const segstream_int
         for (size_t j = 0; j < n; j++)
             wts->wscale[j] = fmaxf(wts->wscale[j], fabsf(w[i * n + j]));
     for (size_t j = 0; j < n; j++) {
-        wts->wscale[j] = wts->wscale[j] > 0.0f ? wts->wscale[j] / 127.0f : 1.0f;
+        wts->wscale[j] = wts->wscale[j] > 0.0f ? wts->wscale[j] / (float)SEGSTREAM_INT8_WEIGHT_MAX : 1.0f;
         wts->colsum[j] = 0;
     }
     for (size_t i = 0; i < k; i++)
         for (size_t j = 0; j < n; j++) {
             long q = lrintf(w[i * n + j] / wts->wscale[j]);
-            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            q = q > SEGSTREAM_INT8_WEIGHT_MAX ? SEGSTREAM_INT8_WEIGHT_MAX
+                : q < -SEGSTREAM_INT8_WEIGHT_MAX ? -SEGSTREAM_INT8_WEIGHT_MAX
+                                                 : q;
             wts->w[i * n + j] = (int8_t)q;
             wts->colsum[j] += (int32_t)q;
         }

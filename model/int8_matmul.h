@@ -1,9 +1,9 @@
 /* int8_matmul.h - a linear layer in int8: fp32 rows in, fp32 rows out, integer matmul between.
  *
  * dst = epilogue(src . W + b) as in dnnl_matmul.h, computed as: each src
- * row quantized to 7-bit codes with its own scale and zero point
- * (int8_kernels.h), W quantized once at init to s8, symmetric, one scale per
- * output column, the codes multiplied on oneDNN's u8 x s8 -> s32 matmul
+ * row quantized to 8-bit codes with its own scale and zero point
+ * (int8_kernels.h), W quantized once at init to s8 (7 bits used, see
+ * int8_kernels.h), symmetric, one scale per output column, the codes multiplied on oneDNN's u8 x s8 -> s32 matmul
  * (runtime M: one primitive for every token count), then one pass that
  * removes the zero point, rescales per row and column, adds the bias and
  * applies GELU or the residual sum. u8 source rather than s8: oneDNN's s8
@@ -71,7 +71,7 @@ int segstream_int8_matmul_run(const segstream_int8_matmul *mm, const segstream_i
                               const float *src, int m, segstream_matmul_epilogue epilogue, float *dst,
                               segstream_err *err);
 
-/* Runs the integer matmul on pseudo-random codes (all-127 rows among them,
+/* Runs the integer matmul on pseudo-random codes (all-255 rows among them,
  * the worst case for saturation) and fails unless every s32 result equals
  * the exact sum, i.e. unless this CPU's int8 kernel is exact. Needs scratch
  * for SEGSTREAM_INT8_CHECK_ROWS rows. */
