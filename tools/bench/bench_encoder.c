@@ -327,14 +327,14 @@ static int measure(const bench_args *a, bench_run *b, segstream_err *err)
     }
 
     const double flops = forward_flops(&tk, n, 6, dim, 4.0 * dim);
-    printf("{\"peer\": \"segstream\", \"threads\": %d, \"texts\": %d, \"tokens\": %ld, \"budget\": %d, "
+    printf("{\"peer\": \"%s\", \"threads\": %d, \"texts\": %d, \"tokens\": %ld, \"budget\": %d, "
            "\"deterministic\": %d, \"precision\": \"%s\", \"open_s\": %.4f, \"full_s\": %.5f, \"model_s\": %.5f, \"full_cpu_s\": %.5f, "
            "\"model_cpu_s\": %.5f, \"forward_gflop\": %.4f, "
            "\"text16_index\": %d, \"lat16_p50_ms\": %.4f, \"lat16_p99_ms\": %.4f, "
            "\"latreal_texts\": %d, \"latreal_tokens\": %ld, \"latreal_p50_ms\": %.4f, "
            "\"latreal_p99_ms\": %.4f, \"latreal_mean_ms\": %.4f, "
            "\"rss_start_kib\": %ld, \"rss_loaded_kib\": %ld, \"hwm_kib\": %ld}\n",
-           a->threads, n, tk.total, b->budget, a->deterministic, a->precision, b->t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
+           strcmp(a->precision, "int8") ? "segstream" : "segstream-int8", a->threads, n, tk.total, b->budget, a->deterministic, a->precision, b->t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
            p99_16, lat_n, lat_tokens, p50_real, p99_real, mean_real, b->rss_before, b->rss_loaded,
            proc_status_kib("VmHWM"));
     return 0;
