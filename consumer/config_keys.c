@@ -125,6 +125,10 @@ static const segstream_config_key keys[] = {
     BOOL("encoder.deterministic", "true",
          "batch-invariant embeddings (fixed 48-row matmul tiles, ~20% more CPU): restarts and replays give "
          "byte-identical output; false = a little faster, outputs may differ in the last float bits"),
+    ENUM("encoder.precision", "fp32", "fp32|bf16|int8",
+         "linear layers in fp32; bf16 where the CPU has bf16 instructions (else fp32); or int8: ~1.7x faster "
+         "on AVX2, 4x smaller weights, cosine to fp32 ~0.998 (>= 0.98 on one-word texts), batch-invariant "
+         "without the 48-row tiles, so encoder.deterministic costs nothing"),
     INT("cluster.k", "64", 1, 4096, "number of active segments kept"),
     DUR("cluster.window", "7d", 1, 3650 * DAY,
         "sliding window in event time; a multiple of cluster.pane; users silent longer expire"),

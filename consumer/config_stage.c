@@ -12,6 +12,7 @@ segstream_stage_settings segstream_config_stage_settings(const segstream_config 
     st.encoder_batch_tokens = (int)segstream_config_int(cfg, "encoder.batch_tokens");
     st.encoder_cache_entries = (size_t)segstream_config_int(cfg, "encoder.cache_entries");
     st.encoder_deterministic = segstream_config_bool(cfg, "encoder.deterministic");
+    st.encoder_precision = segstream_config_enum(cfg, "encoder.precision");
     st.k = (int)segstream_config_int(cfg, "cluster.k");
     st.window_ms = segstream_config_duration_ms(cfg, "cluster.window");
     st.pane_ms = segstream_config_duration_ms(cfg, "cluster.pane");

@@ -160,6 +160,9 @@ segstream_pipeline *segstream_pipeline_open(const segstream_stage_settings *sett
     eo.max_batch_tokens = settings->encoder_batch_tokens;
     eo.cache_entries = settings->encoder_cache_entries;
     eo.deterministic = settings->encoder_deterministic;
+    eo.precision = settings->encoder_precision == 2   ? SEGSTREAM_PRECISION_INT8
+                   : settings->encoder_precision == 1 ? SEGSTREAM_PRECISION_BF16
+                                                      : SEGSTREAM_PRECISION_F32;
     p->enc = segstream_encoder_open(settings->model_dir, &eo, err);
     if (!p->enc)
         goto fail;

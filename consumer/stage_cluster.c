@@ -20,6 +20,7 @@ segstream_stage_settings segstream_stage_default_settings(void)
         .encoder_batch_tokens = eo.max_batch_tokens,
         .encoder_cache_entries = eo.cache_entries,
         .encoder_deterministic = 1,
+        .encoder_precision = 0,
         .k = co.k,
         .window_ms = co.window_ms,
         .pane_ms = co.pane_ms,

@@ -21,6 +21,7 @@ typedef struct segstream_stage_settings {
     int encoder_batch_tokens;     /* token budget of one forward pass */
     size_t encoder_cache_entries; /* LRU text -> embedding cache; 0 = off */
     int encoder_deterministic;    /* batch-invariant embeddings (model/encoder.h) */
+    int encoder_precision;        /* encoder.precision: 0 fp32, 1 bf16, 2 int8 */
     /* cluster (cluster.*); dim comes from the model */
     int k;
     int64_t window_ms;

@@ -6,12 +6,15 @@
  *   x  += ctx . Wo + bo;    x = LN(x)          sum post-op: the residual costs no pass
  *   f   = gelu(x . W1 + b1)                    eltwise post-op, [T, F]
  *   x  += f . W2 + b2;      x = LN(x)
- * then pooling and L2 normalisation per sequence. */
+ * then pooling and L2 normalisation per sequence. In int8 precision the four
+ * matmuls are int8_matmul.h's (the epilogues then run in its dequantizing
+ * pass) and the fp32 copies of their weights are freed after quantizing. */
 #include "model/bert.h"
 
 #include "model/bert_kernels.h"
 #include "model/bert_weights.h"
 #include "model/dnnl_matmul.h"
+#include "model/int8_matmul.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -28,6 +31,10 @@ struct segstream_bert {
     dnnl_stream_t stream;
     segstream_matmul mm[MM_COUNT];
     segstream_matmul_weights *layer_mm; /* [num_layers][MM_COUNT] */
+    int int8;                           /* != 0: the int8 members below replace mm and layer_mm */
+    segstream_int8_matmul imm[MM_COUNT];
+    segstream_int8_weights *layer_imm; /* [num_layers][MM_COUNT] */
+    segstream_int8_scratch iscratch;
 
     /* scratch, grown on demand; capacity in tokens / sequences / floats */
     float *x, *qkv, *ctx, *ffn;
@@ -51,13 +58,55 @@ static void *grow(void *p, size_t bytes)
     return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
 }
 
+static const segstream_matmul_epilogue epilogues[MM_COUNT] = {
+    [MM_QKV] = SEGSTREAM_MATMUL_BIAS,
+    [MM_ATTN_OUT] = SEGSTREAM_MATMUL_BIAS_ADD,
+    [MM_FFN_UP] = SEGSTREAM_MATMUL_BIAS_GELU,
+    [MM_FFN_DOWN] = SEGSTREAM_MATMUL_BIAS_ADD,
+};
+
+static int build_int8(segstream_bert *b, segstream_err *err)
+{
+    const segstream_bert_config *c = &b->cfg;
+    const int h = c->hidden_size, f = c->intermediate_size;
+    if (segstream_int8_matmul_init(&b->imm[MM_QKV], b->engine, h, 3 * h, err) ||
+        segstream_int8_matmul_init(&b->imm[MM_ATTN_OUT], b->engine, h, h, err) ||
+        segstream_int8_matmul_init(&b->imm[MM_FFN_UP], b->engine, h, f, err) ||
+        segstream_int8_matmul_init(&b->imm[MM_FFN_DOWN], b->engine, f, h, err))
+        return -1;
+    b->layer_imm = calloc((size_t)c->num_layers * MM_COUNT, sizeof *b->layer_imm);
+    if (!b->layer_imm)
+        return segstream_err_set(err, "out of memory");
+    for (int i = 0; i < c->num_layers; i++) {
+        const segstream_bert_layer *l = &b->weights.layers[i];
+        const float *w[MM_COUNT] = {l->qkv_w, l->attn_out_w, l->ffn_up_w, l->ffn_down_w};
+        const float *bias[MM_COUNT] = {l->qkv_b, l->attn_out_b, l->ffn_up_b, l->ffn_down_b};
+        for (int j = 0; j < MM_COUNT; j++)
+            if (segstream_int8_weights_init(&b->layer_imm[(size_t)i * MM_COUNT + j], &b->imm[j], b->engine, w[j],
+                                            bias[j], err))
+                return -1;
+    }
+    segstream_bert_weights_drop_matmuls(&b->weights, c->num_layers);
+    const int widest = f > 3 * h ? f : 3 * h;
+    if (segstream_int8_scratch_reserve(&b->iscratch, SEGSTREAM_INT8_CHECK_ROWS, widest, widest, err))
+        return -1;
+    for (int j = 0; j < MM_COUNT; j++)
+        if (segstream_int8_matmul_check_exact(&b->imm[j], &b->layer_imm[j], b->engine, b->stream, &b->iscratch,
+                                              err))
+            return -1;
+    return 0;
+}
+
 static int build_primitives(segstream_bert *b, int bf16, segstream_err *err)
 {
     const segstream_bert_config *c = &b->cfg;
     const int h = c->hidden_size, f = c->intermediate_size, t = b->tile;
     if (check(dnnl_engine_create(&b->engine, dnnl_cpu, 0), "engine", err) ||
-        check(dnnl_stream_create(&b->stream, b->engine, dnnl_stream_default_flags), "stream", err) ||
-        segstream_matmul_init(&b->mm[MM_QKV], b->engine, h, 3 * h, SEGSTREAM_MATMUL_BIAS, bf16, t, err) ||
+        check(dnnl_stream_create(&b->stream, b->engine, dnnl_stream_default_flags), "stream", err))
+        return -1;
+    if (b->int8)
+        return build_int8(b, err);
+    if (segstream_matmul_init(&b->mm[MM_QKV], b->engine, h, 3 * h, SEGSTREAM_MATMUL_BIAS, bf16, t, err) ||
         segstream_matmul_init(&b->mm[MM_ATTN_OUT], b->engine, h, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, t, err) ||
         segstream_matmul_init(&b->mm[MM_FFN_UP], b->engine, h, f, SEGSTREAM_MATMUL_BIAS_GELU, bf16, t, err) ||
         segstream_matmul_init(&b->mm[MM_FFN_DOWN], b->engine, f, h, SEGSTREAM_MATMUL_BIAS_ADD, bf16, t, err))
@@ -85,8 +134,8 @@ static int build_primitives(segstream_bert *b, int bf16, segstream_err *err)
     return 0;
 }
 
-segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16, int deterministic,
-                                    segstream_err *err)
+segstream_bert *segstream_bert_open(const char *model_dir, int threads, segstream_bert_precision precision,
+                                    int deterministic, segstream_err *err)
 {
     segstream_bert *b = calloc(1, sizeof *b);
     if (!b) {
@@ -94,14 +143,16 @@ segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16
         return NULL;
     }
     b->threads = threads > 0 ? threads : omp_get_num_procs();
-    b->tile = deterministic ? SEGSTREAM_BERT_TILE_ROWS : 0;
+    b->int8 = precision == SEGSTREAM_BERT_INT8;
+    /* int8 rows are exact integer sums: batch-invariant without tiles */
+    b->tile = deterministic && !b->int8 ? SEGSTREAM_BERT_TILE_ROWS : 0;
     omp_set_num_threads(b->threads);
     if (segstream_bert_config_load(model_dir, &b->cfg, err) ||
         segstream_bert_weights_load(model_dir, &b->cfg, &b->weights, err)) {
         free(b);
         return NULL;
     }
-    if (build_primitives(b, bf16, err)) {
+    if (build_primitives(b, precision == SEGSTREAM_BERT_BF16, err)) {
         segstream_bert_close(b);
         return NULL;
     }
@@ -116,6 +167,13 @@ void segstream_bert_close(segstream_bert *b)
         for (size_t i = 0; i < (size_t)b->cfg.num_layers * MM_COUNT; i++)
             segstream_matmul_weights_destroy(&b->layer_mm[i]);
     free(b->layer_mm);
+    if (b->layer_imm)
+        for (size_t i = 0; i < (size_t)b->cfg.num_layers * MM_COUNT; i++)
+            segstream_int8_weights_destroy(&b->layer_imm[i]);
+    free(b->layer_imm);
+    for (int i = 0; i < MM_COUNT; i++)
+        segstream_int8_matmul_destroy(&b->imm[i]);
+    segstream_int8_scratch_free(&b->iscratch);
     for (int i = 0; i < MM_COUNT; i++)
         segstream_matmul_destroy(&b->mm[i]);
     if (b->stream)
@@ -162,6 +220,10 @@ static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int 
         if (!b->starts)
             return segstream_err_set(err, "out of memory for %zu sequences", seqs);
     }
+    const int widest = b->cfg.intermediate_size > 3 * b->cfg.hidden_size ? b->cfg.intermediate_size
+                                                                          : 3 * b->cfg.hidden_size;
+    if (b->int8 && segstream_int8_scratch_reserve(&b->iscratch, tokens, widest, widest, err))
+        return -1;
     size_t attn = segstream_bert_attention_scratch(max_len, b->cfg.hidden_size) * (size_t)threads;
     if (attn > b->cap_attn) {
         b->attn_scratch = grow(b->attn_scratch, attn * sizeof(float));
@@ -170,6 +232,16 @@ static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int 
             return segstream_err_set(err, "out of memory for attention scratch");
     }
     return 0;
+}
+
+/* One linear layer (which: MM_*) of layer l over t rows, fp32 or int8. */
+static int linear(segstream_bert *b, int which, int l, const float *src, int t, float *dst, segstream_err *err)
+{
+    const size_t at = (size_t)l * MM_COUNT + (size_t)which;
+    if (b->int8)
+        return segstream_int8_matmul_run(&b->imm[which], &b->layer_imm[at], b->engine, b->stream, &b->iscratch,
+                                         src, t, epilogues[which], dst, err);
+    return segstream_matmul_run(&b->mm[which], &b->layer_mm[at], b->engine, b->stream, src, t, dst, err);
 }
 
 int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *lengths, size_t n,
@@ -198,7 +270,7 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
     omp_set_num_threads(b->threads);
     const int nthreads = b->threads;
     /* every matmul has the same shape, so one padding serves all four */
-    const int padded = segstream_matmul_padded_rows(&b->mm[MM_QKV], t);
+    const int padded = b->int8 ? t : segstream_matmul_padded_rows(&b->mm[MM_QKV], t);
     if (reserve(b, padded, n, max_len, nthreads, err))
         return -1;
     for (size_t i = 0, pos = 0; i < n; i++) {
@@ -216,19 +288,14 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
     memset(b->ctx + (size_t)t * h, 0, (size_t)(padded - t) * h * sizeof *b->ctx);
     for (int l = 0; l < c->num_layers; l++) {
         const segstream_bert_layer *lw = &w->layers[l];
-        const segstream_matmul_weights *m = &b->layer_mm[(size_t)l * MM_COUNT];
-        if (segstream_matmul_run(&b->mm[MM_QKV], &m[MM_QKV], b->engine, b->stream, b->x, t, b->qkv, err))
+        if (linear(b, MM_QKV, l, b->x, t, b->qkv, err))
             return -1;
         segstream_bert_attention(b->qkv, b->ctx, b->starts, lengths, n, h, c->num_heads, b->attn_scratch,
                                  segstream_bert_attention_scratch(max_len, h));
-        if (segstream_matmul_run(&b->mm[MM_ATTN_OUT], &m[MM_ATTN_OUT], b->engine, b->stream, b->ctx, t,
-                                 b->x, err))
+        if (linear(b, MM_ATTN_OUT, l, b->ctx, t, b->x, err))
             return -1;
         segstream_bert_layer_norm(b->x, t, h, lw->attn_ln_g, lw->attn_ln_b, c->layer_norm_eps);
-        if (segstream_matmul_run(&b->mm[MM_FFN_UP], &m[MM_FFN_UP], b->engine, b->stream, b->x, t, b->ffn,
-                                 err) ||
-            segstream_matmul_run(&b->mm[MM_FFN_DOWN], &m[MM_FFN_DOWN], b->engine, b->stream, b->ffn, t,
-                                 b->x, err))
+        if (linear(b, MM_FFN_UP, l, b->x, t, b->ffn, err) || linear(b, MM_FFN_DOWN, l, b->ffn, t, b->x, err))
             return -1;
         segstream_bert_layer_norm(b->x, t, h, lw->ffn_ln_g, lw->ffn_ln_b, c->layer_norm_eps);
     }

@@ -4,8 +4,8 @@
  * open: one matmul per shape, shared by all layers) and the scratch
  * activations, which grow to the largest batch seen. A batch is n sequences
  * whose ids lie back to back (T = sum of lengths tokens): every matmul runs
- * on the whole [T, H] matrix (in deterministic mode tile by tile, T padded to
- * the tile), attention runs per sequence, sequences are not padded.
+ * on the whole [T, H] matrix (in deterministic fp32 mode tile by tile, T
+ * padded to the tile), attention runs per sequence, sequences are not padded.
  * One thread at a time per object. */
 #ifndef SEGSTREAM_MODEL_BERT_H
 #define SEGSTREAM_MODEL_BERT_H
@@ -26,16 +26,26 @@ typedef struct segstream_bert segstream_bert;
  * smallest safe multiple: 48 (24 is not a multiple of 16). */
 #define SEGSTREAM_BERT_TILE_ROWS 48
 
+/* How the four linear layers of each block compute (attention, layer
+ * norms, embeddings and pooling are fp32 in every mode). */
+typedef enum segstream_bert_precision {
+    SEGSTREAM_BERT_F32 = 0,
+    SEGSTREAM_BERT_BF16 = 1, /* fp32 with oneDNN allowed to use bf16 where the CPU has it */
+    SEGSTREAM_BERT_INT8 = 2, /* int8_matmul.h: s8 weights, per-token u8 activations */
+} segstream_bert_precision;
+
 /* Loads config and weights from model_dir and builds the primitives. threads:
  * the OpenMP threads forward will use (<= 0: all cores); oneDNN sizes some
  * primitives for the thread count current when they are created, so it is
- * set here already. bf16 != 0 lets matmuls compute in bf16 where the CPU has
- * it. deterministic != 0 runs every matmul in SEGSTREAM_BERT_TILE_ROWS-row
- * tiles (checked at open: fails if oneDNN computes the rows of a tile
- * differently on this CPU), making each sequence's vector independent of the
- * batch (encoder.h states the contract). NULL with err on failure. */
-segstream_bert *segstream_bert_open(const char *model_dir, int threads, int bf16, int deterministic,
-                                    segstream_err *err);
+ * set here already. deterministic != 0 makes each sequence's vector
+ * independent of the batch (encoder.h states the contract): in fp32 and
+ * bf16 every matmul runs in SEGSTREAM_BERT_TILE_ROWS-row tiles (checked at
+ * open: fails if oneDNN computes the rows of a tile differently on this
+ * CPU); int8 needs no tiles, its matmuls being exact integer sums (checked
+ * at open in every mode: fails if this CPU's int8 kernel is not exact).
+ * NULL with err on failure. */
+segstream_bert *segstream_bert_open(const char *model_dir, int threads, segstream_bert_precision precision,
+                                    int deterministic, segstream_err *err);
 void segstream_bert_close(segstream_bert *bert);
 
 const segstream_bert_config *segstream_bert_config_of(const segstream_bert *bert);

@@ -9,66 +9,14 @@
  * is a polynomial the compiler can vectorise (libm's expf is not).
  *
  * Each per-row function is compiled twice, for AVX2+FMA and for baseline
- * x86-64, and the first call picks by CPUID. (GCC's target_clones was tried:
- * its resolver matches CPU model names, so an AMD Zen 3 got the baseline.) */
+ * x86-64, and the first call picks by CPUID (kernel_dispatch.h). */
 #include "model/bert_kernels.h"
+
+#include "model/kernel_dispatch.h"
 
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-
-/* A kernel is written once as NAME_impl (always inlined) and instantiated
- * as NAME_avx2 and NAME_base; NAME() calls the one the CPU runs best. */
-#define KERNEL static inline __attribute__((always_inline))
-#if defined(__x86_64__) && defined(__GNUC__)
-static int cpu_has_avx2_fma(void)
-{
-    static int cached = -1; /* benign race: every thread computes the same value */
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
-#define INSTANTIATE(name, params, args)                                                  \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_impl args; } \
-    static void name##_base params { name##_impl args; }                                  \
-    static void name params                                                              \
-    {                                                                                    \
-        if (cpu_has_avx2_fma())                                                          \
-            name##_avx2 args;                                                            \
-        else                                                                             \
-            name##_base args;                                                            \
-    }
-#else
-#define INSTANTIATE(name, params, args) \
-    static void name params { name##_impl args; }
-#endif
-
-/* e^x for x <= 0 (softmax arguments after subtracting the maximum), relative
- * error < 2e-7: x = k ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
- * polynomial, 2^k built in the exponent bits. */
-static inline __attribute__((always_inline)) float exp_nonpositive(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    const float round = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float k = (x * 1.44269504f + round) - round;
-    /* ln2 split in two (Cephes): k * 0.693359375f is exact for any k here */
-    float r = x - k * 0.693359375f;
-    r = r + k * 2.12194440e-4f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = ((int32_t)k + 127) << 23};
-    return p * scale.f;
-}
 
 KERNEL void layer_norm_row_impl(float *x, int h, const float *gamma, const float *beta, float eps)
 {

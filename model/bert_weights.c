@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 struct loader {
@@ -238,6 +241,33 @@ int segstream_bert_weights_load(const char *model_dir, segstream_bert_config *cf
 fail:
     segstream_bert_weights_free(w);
     return -1;
+}
+
+static void drop_owned(segstream_bert_weights *w, const float **p)
+{
+    for (size_t i = 0; *p && i < w->n_owned; i++)
+        if (w->owned[i] == (const void *)*p) {
+            free(w->owned[i]);
+            w->owned[i] = NULL; /* free(NULL) at the end is a no-op */
+        }
+    *p = NULL;
+}
+
+void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int num_layers)
+{
+    for (int i = 0; i < num_layers; i++) {
+        segstream_bert_layer *l = &w->layers[i];
+        drop_owned(w, &l->qkv_w);
+        drop_owned(w, &l->attn_out_w);
+        drop_owned(w, &l->ffn_up_w);
+        drop_owned(w, &l->ffn_down_w);
+    }
+#ifdef __GLIBC__
+    /* the copies mostly sit in the brk heap (glibc raises its mmap threshold
+     * once the loader frees its large temporaries), whose freed middle glibc
+     * keeps resident unless asked to give it back */
+    malloc_trim(0);
+#endif
 }
 
 void segstream_bert_weights_free(segstream_bert_weights *w)

@@ -50,6 +50,11 @@ typedef struct segstream_bert_weights {
 int segstream_bert_weights_load(const char *model_dir, segstream_bert_config *cfg,
                                 segstream_bert_weights *w, segstream_err *err);
 
+/* Frees the matmul weight matrices of every layer (the fp32 [in][out]
+ * copies) and sets their pointers to NULL: for a forward pass that keeps
+ * its own (int8) copies, so that resident memory does not hold both. */
+void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int num_layers);
+
 /* Frees copies and unmaps the file. */
 void segstream_bert_weights_free(segstream_bert_weights *w);
 

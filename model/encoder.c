@@ -49,14 +49,17 @@ segstream_encoder *segstream_encoder_open(const char *model_dir, const segstream
         return segstream_err_set(err, "max_batch_tokens must be >= 1 (got %d)", o.max_batch_tokens), NULL;
     if (o.threads < 0)
         return segstream_err_set(err, "threads must be >= 0 (got %d)", o.threads), NULL;
-    if (o.precision != SEGSTREAM_PRECISION_F32 && o.precision != SEGSTREAM_PRECISION_BF16)
+    if (o.precision != SEGSTREAM_PRECISION_F32 && o.precision != SEGSTREAM_PRECISION_BF16 &&
+        o.precision != SEGSTREAM_PRECISION_INT8)
         return segstream_err_set(err, "unknown precision %d", (int)o.precision), NULL;
     segstream_encoder *e = calloc(1, sizeof *e);
     if (!e)
         return segstream_err_set(err, "out of memory"), NULL;
     e->opt = o;
-    if (!(e->bert = segstream_bert_open(model_dir, o.threads, o.precision == SEGSTREAM_PRECISION_BF16,
-                                       o.deterministic, err)))
+    const segstream_bert_precision bp = o.precision == SEGSTREAM_PRECISION_INT8   ? SEGSTREAM_BERT_INT8
+                                        : o.precision == SEGSTREAM_PRECISION_BF16 ? SEGSTREAM_BERT_BF16
+                                                                                  : SEGSTREAM_BERT_F32;
+    if (!(e->bert = segstream_bert_open(model_dir, o.threads, bp, o.deterministic, err)))
         goto fail;
     const segstream_bert_config *cfg = segstream_bert_config_of(e->bert);
     e->dim = cfg->hidden_size;

@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--spin", type=int, default=1, help="0: intra-op threads sleep when idle")
     ap.add_argument("--compare", help="segstream's embeddings (.f32) for the cosine check")
+    ap.add_argument("--peer", default="ort", help="the name of this peer in the JSON (ort-int8 for a quantized model)")
     a = ap.parse_args()
 
     # before importing tokenizers: its Rust pool reads this once
@@ -114,7 +115,7 @@ def main():
         return time.perf_counter() - t0, time.process_time() - c0
 
     embed_texts(texts[:64], a.batch)  # warm-up
-    result = {"peer": "ort", "threads": a.threads, "texts": len(texts), "tokens": tokens,
+    result = {"peer": a.peer, "threads": a.threads, "texts": len(texts), "tokens": tokens,
               "ort_version": ort.__version__, "open_s": round(t_open, 4)}
     if a.compare:
         seg = np.fromfile(a.compare, dtype="<f4").reshape(-1, 384)
@@ -125,6 +126,7 @@ def main():
             np.linalg.norm(seg.astype(np.float64), axis=1) * np.linalg.norm(mine.astype(np.float64), axis=1))
         result["min_cosine"] = float(cos.min())
         result["argmin_cosine"] = int(cos.argmin())
+        result["mean_cosine"] = float(cos.mean())
         print(json.dumps(result))
         return
 

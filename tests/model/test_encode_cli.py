@@ -50,6 +50,20 @@ def main():
     nd = np.array(rows, dtype=np.float32)
     assert np.array_equal(nd, emb), "ndjson and npy differ (same batching: must be bit-identical)"
 
+    # int8: close to the fp32 reference (model/encoder.h; thresholds as in
+    # test_encoder_parity.c: the empty text is the worst, ~0.990), and its
+    # embeddings do not depend on the batching (exact integer matmuls)
+    r = run(["--model", MODEL, "--threads", "2", "--batch-tokens", "300", "--precision", "int8"], stdin)
+    assert r.returncode == 0, r.stderr.decode()
+    q = np.load(io.BytesIO(r.stdout))
+    cos = (q * ref[pick]).sum(axis=1)
+    assert cos.min() >= 0.985 and cos.mean() >= 0.997, f"int8: cosine min {cos.min()}, mean {cos.mean()}"
+    r = run(["--model", MODEL, "--threads", "2", "--batch-tokens", "64", "--precision", "int8"], stdin)
+    assert r.returncode == 0, r.stderr.decode()
+    assert np.array_equal(np.load(io.BytesIO(r.stdout)), q), "int8: another token budget changed the bytes"
+    r = run(["--model", MODEL, "--precision", "fp16"], b"x\n")
+    assert r.returncode == 2 and b"--precision" in r.stderr
+
     r = run(["--model", MODEL], b"")  # no input: an empty (0, 384) array
     assert r.returncode == 0 and np.load(io.BytesIO(r.stdout)).shape == (0, 384)
     r = run(["--format", "csv", "--model", MODEL])
@@ -58,7 +72,7 @@ def main():
     assert r.returncode == 2 and b"--model" in r.stderr
     r = run(["--model", "/nonexistent/model"], b"x\n")
     assert r.returncode == 1 and b"/nonexistent/model/config.json" in r.stderr, r.stderr
-    print(f"ok: {len(pick)} texts, max abs diff {diff:.2e}")
+    print(f"ok: {len(pick)} texts, max abs diff {diff:.2e}; int8 cosine min {cos.min():.4f} mean {cos.mean():.4f}")
 
 
 if __name__ == "__main__":

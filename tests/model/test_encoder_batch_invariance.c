@@ -11,7 +11,12 @@
  * SearchSnippets snippets and two texts over the budget of some passes, built
  * from snippets) are encoded all at once; every other batching - one text a
  * call, budgets from 16 to 1024 tokens, random groups in shuffled order -
- * must give the same bytes (memcmp), with fresh and reused encoders. */
+ * must give the same bytes (memcmp), with fresh and reused encoders.
+ *
+ * int8 precision is run the same way with options.deterministic OFF: its
+ * matmuls are exact integer sums of per-token codes and everything else
+ * works row by row or sequence by sequence, so it must be batch-invariant
+ * with no fixed tiles at all (encoder.h promises it). */
 #include "model/encoder.h"
 
 #include <math.h>
@@ -84,13 +89,18 @@ static int free_fixture(void **state)
     return 0;
 }
 
+/* the mode under test: fp32 with the option on, or int8 with it off */
+static segstream_precision precision = SEGSTREAM_PRECISION_F32;
+static int deterministic = 1;
+
 static segstream_encoder *open_encoder(int threads, int budget)
 {
     segstream_encoder_options opt = segstream_encoder_default_options();
     opt.threads = threads;
     opt.max_batch_tokens = budget;
     opt.cache_entries = 0; /* a cache would answer repeats from the first pass */
-    opt.deterministic = 1;
+    opt.deterministic = deterministic;
+    opt.precision = precision;
     segstream_err err = {{0}};
     segstream_encoder *enc = segstream_encoder_open(getenv("SEGSTREAM_MODEL_DIR"), &opt, &err);
     if (!enc)
@@ -231,11 +241,41 @@ static void one_thread_any_batching_same_bytes(void **state)
     free(want);
 }
 
+static void int8_two_threads_no_tiles_any_batching_same_bytes(void **state)
+{
+    two_threads_any_batching_same_bytes(state);
+}
+
+static void int8_one_thread_no_tiles_any_batching_same_bytes(void **state)
+{
+    one_thread_any_batching_same_bytes(state);
+}
+
+static int int8_without_tiles(void **state)
+{
+    (void)state;
+    precision = SEGSTREAM_PRECISION_INT8;
+    deterministic = 0;
+    return 0;
+}
+
+static int fp32_deterministic(void **state)
+{
+    (void)state;
+    precision = SEGSTREAM_PRECISION_F32;
+    deterministic = 1;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_threads_any_batching_same_bytes),
         cmocka_unit_test(one_thread_any_batching_same_bytes),
+        cmocka_unit_test_setup_teardown(int8_two_threads_no_tiles_any_batching_same_bytes, int8_without_tiles,
+                                        fp32_deterministic),
+        cmocka_unit_test_setup_teardown(int8_one_thread_no_tiles_any_batching_same_bytes, int8_without_tiles,
+                                        fp32_deterministic),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }

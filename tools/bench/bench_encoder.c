@@ -5,6 +5,7 @@
  *   bench_encoder --model DIR --texts FILE [--n 2000] [--threads 1]
  *                   [--budget TOKENS] [--latency-texts 500] [--reps 1]
  *                   [--embeddings OUT.f32] [--profile] [--deterministic 0|1]
+ *                   [--precision f32|int8]
  *
  * One process measures one thread count, so its VmHWM is that of the encoder
  * at that setting alone. Passes (each the best of --reps):
@@ -29,7 +30,7 @@
 #include <time.h>
 
 typedef struct bench_args {
-    const char *model, *texts, *embeddings;
+    const char *model, *texts, *embeddings, *precision;
     int n, threads, budget, latency_texts, reps, profile, embed_only, deterministic;
 } bench_args;
 
@@ -110,7 +111,7 @@ static double quantile(double *v, int n, double q)
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
-    *a = (bench_args){.n = 2000, .threads = 1, .budget = 0, .latency_texts = 500, .reps = 1};
+    *a = (bench_args){.n = 2000, .threads = 1, .budget = 0, .latency_texts = 500, .reps = 1, .precision = "f32"};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(k, "--profile") == 0) {
@@ -138,14 +139,16 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->reps = atoi(v);
         else if (strcmp(k, "--deterministic") == 0)
             a->deterministic = atoi(v);
+        else if (strcmp(k, "--precision") == 0)
+            a->precision = v;
         else
             return fprintf(stderr, "bench_encoder: unknown option %s\n", k), -1;
     }
     if (!a->model || !a->texts || a->n < 1 || a->threads < 1 || a->budget < 0 || a->reps < 1 ||
-        a->latency_texts < 0)
+        a->latency_texts < 0 || (strcmp(a->precision, "f32") && strcmp(a->precision, "int8")))
         return fprintf(stderr, "usage: bench_encoder --model DIR --texts FILE [--n N] [--threads T] "
                                "[--budget TOKENS] [--latency-texts K] [--reps R] [--embeddings OUT] "
-                               "[--profile] [--deterministic 0|1]\n"),
+                               "[--profile] [--deterministic 0|1] [--precision f32|int8]\n"),
                -1;
     return 0;
 }
@@ -324,14 +327,14 @@ static int measure(const bench_args *a, bench_run *b, segstream_err *err)
     }
 
     const double flops = forward_flops(&tk, n, 6, dim, 4.0 * dim);
-    printf("{\"peer\": \"segstream\", \"threads\": %d, \"texts\": %d, \"tokens\": %ld, \"budget\": %d, "
-           "\"deterministic\": %d, \"open_s\": %.4f, \"full_s\": %.5f, \"model_s\": %.5f, \"full_cpu_s\": %.5f, "
+    printf("{\"peer\": \"%s\", \"threads\": %d, \"texts\": %d, \"tokens\": %ld, \"budget\": %d, "
+           "\"deterministic\": %d, \"precision\": \"%s\", \"open_s\": %.4f, \"full_s\": %.5f, \"model_s\": %.5f, \"full_cpu_s\": %.5f, "
            "\"model_cpu_s\": %.5f, \"forward_gflop\": %.4f, "
            "\"text16_index\": %d, \"lat16_p50_ms\": %.4f, \"lat16_p99_ms\": %.4f, "
            "\"latreal_texts\": %d, \"latreal_tokens\": %ld, \"latreal_p50_ms\": %.4f, "
            "\"latreal_p99_ms\": %.4f, \"latreal_mean_ms\": %.4f, "
            "\"rss_start_kib\": %ld, \"rss_loaded_kib\": %ld, \"hwm_kib\": %ld}\n",
-           a->threads, n, tk.total, b->budget, a->deterministic, b->t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
+           strcmp(a->precision, "int8") ? "segstream" : "segstream-int8", a->threads, n, tk.total, b->budget, a->deterministic, a->precision, b->t_open, best_full, best_model, cpu_full, cpu_model, flops * 1e-9, i16, p50_16,
            p99_16, lat_n, lat_tokens, p50_real, p99_real, mean_real, b->rss_before, b->rss_loaded,
            proc_status_kib("VmHWM"));
     return 0;
@@ -352,6 +355,7 @@ static int run(const bench_args *a, segstream_err *err)
         opt.max_batch_tokens = a->budget;
     opt.cache_entries = 0; /* every pass must run the model */
     opt.deterministic = a->deterministic;
+    opt.precision = strcmp(a->precision, "int8") ? SEGSTREAM_PRECISION_F32 : SEGSTREAM_PRECISION_INT8;
     b.budget = opt.max_batch_tokens;
     b.t_open = now_s();
     if (!(b.enc = segstream_encoder_open(a->model, &opt, err)))

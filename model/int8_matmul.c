@@ -1,0 +1,219 @@
+/* int8_matmul.c - quantized linear layer on oneDNN's u8 x s8 -> s32 matmul.
+ *
+ * Weights are quantized with lrintf at init (once, not hot); activations
+ * per call by int8_kernels.c. Memory objects for codes and accumulators are
+ * made per call (cheap: no data allocated). */
+#include "model/int8_matmul.h"
+
+#include "model/int8_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check(dnnl_status_t s, const char *what, segstream_err *err)
+{
+    return s == dnnl_success ? 0 : segstream_err_set(err, "oneDNN %s failed (status %d)", what, (int)s);
+}
+
+static void *alloc64(size_t bytes)
+{
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
+
+int segstream_int8_matmul_init(segstream_int8_matmul *mm, dnnl_engine_t engine, int k, int n,
+                               segstream_err *err)
+{
+    mm->prim = NULL;
+    mm->k = k;
+    mm->n = n;
+    dnnl_dims_t src_dims = {DNNL_RUNTIME_DIM_VAL, k}, w_dims = {k, n}, dst_dims = {DNNL_RUNTIME_DIM_VAL, n};
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_u8, dnnl_ab), "src md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_s8, dnnl_ab), "weights md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_s32, dnnl_ab), "dst md", err) ||
+        check(dnnl_matmul_desc_init(&desc, &src_md, &w_md, NULL, &dst_md), "matmul desc", err) ||
+        check(dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL), "int8 matmul primitive desc", err) ||
+        check(dnnl_primitive_create(&mm->prim, pd), "int8 matmul primitive", err))
+        goto out;
+    rc = 0;
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (rc)
+        segstream_err_prefix(err, "int8 matmul %dx%d", k, n);
+    return rc;
+}
+
+void segstream_int8_matmul_destroy(segstream_int8_matmul *mm)
+{
+    if (mm->prim)
+        dnnl_primitive_destroy(mm->prim);
+    mm->prim = NULL;
+}
+
+int segstream_int8_weights_init(segstream_int8_weights *wts, const segstream_int8_matmul *mm,
+                                dnnl_engine_t engine, const float *w, const float *b, segstream_err *err)
+{
+    const size_t k = (size_t)mm->k, n = (size_t)mm->n;
+    memset(wts, 0, sizeof *wts);
+    wts->b = b;
+    wts->w = alloc64(k * n);
+    wts->wscale = alloc64(n * sizeof *wts->wscale);
+    wts->colsum = alloc64(n * sizeof *wts->colsum);
+    if (!wts->w || !wts->wscale || !wts->colsum) {
+        segstream_int8_weights_destroy(wts);
+        return segstream_err_set(err, "out of memory for int8 weights %zux%zu", k, n);
+    }
+    for (size_t j = 0; j < n; j++)
+        wts->wscale[j] = 0.0f;
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++)
+            wts->wscale[j] = fmaxf(wts->wscale[j], fabsf(w[i * n + j]));
+    for (size_t j = 0; j < n; j++) {
+        wts->wscale[j] = wts->wscale[j] > 0.0f ? wts->wscale[j] / (float)SEGSTREAM_INT8_WEIGHT_MAX : 1.0f;
+        wts->colsum[j] = 0;
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++) {
+            long q = lrintf(w[i * n + j] / wts->wscale[j]);
+            q = q > SEGSTREAM_INT8_WEIGHT_MAX ? SEGSTREAM_INT8_WEIGHT_MAX
+                : q < -SEGSTREAM_INT8_WEIGHT_MAX ? -SEGSTREAM_INT8_WEIGHT_MAX
+                                                 : q;
+            wts->w[i * n + j] = (int8_t)q;
+            wts->colsum[j] += (int32_t)q;
+        }
+    dnnl_dims_t w_dims = {mm->k, mm->n};
+    dnnl_memory_desc_t w_md;
+    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_s8, dnnl_ab), "int8 weights md", err) ||
+        check(dnnl_memory_create(&wts->mem, &w_md, engine, wts->w), "int8 weights memory", err)) {
+        segstream_int8_weights_destroy(wts);
+        return -1;
+    }
+    return 0;
+}
+
+void segstream_int8_weights_destroy(segstream_int8_weights *wts)
+{
+    if (wts->mem)
+        dnnl_memory_destroy(wts->mem);
+    free(wts->w);
+    free(wts->wscale);
+    free(wts->colsum);
+    memset(wts, 0, sizeof *wts);
+}
+
+int segstream_int8_scratch_reserve(segstream_int8_scratch *s, int m, int max_k, int max_n,
+                                   segstream_err *err)
+{
+    const size_t rows = (size_t)m, codes = rows * (size_t)max_k, acc = rows * (size_t)max_n;
+    if (codes > s->cap_codes) {
+        free(s->codes);
+        s->codes = alloc64(codes);
+        s->cap_codes = s->codes ? codes : 0;
+    }
+    if (acc > s->cap_acc) {
+        free(s->acc);
+        s->acc = alloc64(acc * sizeof *s->acc);
+        s->cap_acc = s->acc ? acc : 0;
+    }
+    if (rows > s->cap_rows) {
+        free(s->scale);
+        free(s->zero);
+        s->scale = alloc64(rows * sizeof *s->scale);
+        s->zero = alloc64(rows * sizeof *s->zero);
+        s->cap_rows = s->scale && s->zero ? rows : 0;
+    }
+    if (s->cap_codes < codes || s->cap_acc < acc || s->cap_rows < rows)
+        return segstream_err_set(err, "out of memory for int8 scratch of %d rows", m);
+    return 0;
+}
+
+void segstream_int8_scratch_free(segstream_int8_scratch *s)
+{
+    free(s->codes);
+    free(s->acc);
+    free(s->scale);
+    free(s->zero);
+    memset(s, 0, sizeof *s);
+}
+
+/* acc[m][N] = codes[m][K] . w, exactly. */
+static int integer_matmul(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
+                          dnnl_engine_t engine, dnnl_stream_t stream, const uint8_t *codes, int m,
+                          int32_t *acc, segstream_err *err)
+{
+    dnnl_dims_t src_dims = {m, mm->k}, dst_dims = {m, mm->n};
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t src_mem = NULL, dst_mem = NULL;
+    int rc = -1;
+    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_u8, dnnl_ab), "codes md", err) ||
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_s32, dnnl_ab), "acc md", err) ||
+        check(dnnl_memory_create(&src_mem, &src_md, engine, (void *)codes), "codes memory", err) ||
+        check(dnnl_memory_create(&dst_mem, &dst_md, engine, acc), "acc memory", err))
+        goto out;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->mem}, {DNNL_ARG_DST, dst_mem}};
+    if (check(dnnl_primitive_execute(mm->prim, stream, 3, args), "int8 matmul execute", err) ||
+        check(dnnl_stream_wait(stream), "stream wait", err))
+        goto out;
+    rc = 0;
+out:
+    if (src_mem)
+        dnnl_memory_destroy(src_mem);
+    if (dst_mem)
+        dnnl_memory_destroy(dst_mem);
+    return rc;
+}
+
+int segstream_int8_matmul_run(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
+                              dnnl_engine_t engine, dnnl_stream_t stream, segstream_int8_scratch *s,
+                              const float *src, int m, segstream_matmul_epilogue epilogue, float *dst,
+                              segstream_err *err)
+{
+    segstream_int8_quantize_rows(src, m, mm->k, s->codes, s->scale, s->zero);
+    if (integer_matmul(mm, wts, engine, stream, s->codes, m, s->acc, err))
+        return -1;
+    const segstream_int8_output out = epilogue == SEGSTREAM_MATMUL_BIAS_GELU  ? SEGSTREAM_INT8_GELU
+                                      : epilogue == SEGSTREAM_MATMUL_BIAS_ADD ? SEGSTREAM_INT8_ADD
+                                                                              : SEGSTREAM_INT8_SET;
+    segstream_int8_dequantize_rows(s->acc, m, mm->n, s->scale, s->zero, wts->colsum, wts->wscale, wts->b, out,
+                                   dst);
+    return 0;
+}
+
+int segstream_int8_matmul_check_exact(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
+                                      dnnl_engine_t engine, dnnl_stream_t stream,
+                                      segstream_int8_scratch *s, segstream_err *err)
+{
+    const int m = SEGSTREAM_INT8_CHECK_ROWS;
+    const size_t k = (size_t)mm->k, n = (size_t)mm->n;
+    uint32_t r = 12345; /* a fixed LCG: the same codes on every run */
+    for (size_t i = 0; i < (size_t)m * k; i++) {
+        r = r * 1664525u + 1013904223u;
+        s->codes[i] = (uint8_t)((r >> 16) % (SEGSTREAM_INT8_CODE_MAX + 1));
+    }
+    memset(s->codes, SEGSTREAM_INT8_CODE_MAX, k); /* row 0 and the last: the largest pair sums */
+    memset(s->codes + (size_t)(m - 1) * k, SEGSTREAM_INT8_CODE_MAX, k);
+    if (integer_matmul(mm, wts, engine, stream, s->codes, m, s->acc, err))
+        return -1;
+    int64_t *exact = malloc(n * sizeof *exact);
+    if (!exact)
+        return segstream_err_set(err, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; !rc && i < (size_t)m; i++) {
+        memset(exact, 0, n * sizeof *exact);
+        for (size_t c = 0; c < k; c++)
+            for (size_t j = 0; j < n; j++)
+                exact[j] += (int64_t)s->codes[i * k + c] * wts->w[c * n + j];
+        for (size_t j = 0; !rc && j < n; j++)
+            if (exact[j] != s->acc[i * n + j])
+                rc = segstream_err_set(err, "oneDNN's int8 matmul (%zux%zu) is not exact on this CPU "
+                                            "(row %zu, column %zu: %d, exact %lld)",
+                                       k, n, i, j, (int)s->acc[i * n + j], (long long)exact[j]);
+    }
+    free(exact);
+    return rc;
+}
