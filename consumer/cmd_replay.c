@@ -29,8 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_SETS 64
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -185,19 +183,15 @@ int segstream_cmd_replay(int argc, char **argv)
     const char *file = NULL, *from_offset = NULL, *output = NULL, *segments = NULL, *state = "fresh",
                *group = NULL;
     int64_t from_time = -1, to_time = -1;
-    char *sets[MAX_SETS];
-    size_t nsets = 0;
+    segstream_config_sets sets = {0};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
         case 's':
-            if (nsets == MAX_SETS) {
-                fprintf(stderr, "segstream replay: more than %d --set\n", MAX_SETS);
+            if (segstream_config_sets_add(&sets, optarg, "segstream replay"))
                 return 2;
-            }
-            sets[nsets++] = optarg;
             break;
         case 'o': from_offset = optarg; break;
         case 'f':
@@ -225,7 +219,7 @@ int segstream_cmd_replay(int argc, char **argv)
         return 2;
     }
     segstream_err err = {{0}};
-    segstream_config *cfg = segstream_config_load(file, sets, nsets, &err);
+    segstream_config *cfg = segstream_config_load(file, sets.arg, sets.n, &err);
     if (!cfg) {
         fprintf(stderr, "segstream replay: %s\n", err.message);
         return 2;

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MAX_SETS 64
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: segstream run -c FILE [--set key=value]... [--exit-when-idle SECONDS]\n"
@@ -28,8 +26,7 @@ int segstream_cmd_run_kafka(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *file = NULL;
-    char *sets[MAX_SETS];
-    size_t nsets = 0;
+    segstream_config_sets sets = {0};
     double idle_s = -1;
     optind = 1;
     int c;
@@ -37,11 +34,8 @@ int segstream_cmd_run_kafka(int argc, char **argv)
         switch (c) {
         case 'c': file = optarg; break;
         case 's':
-            if (nsets == MAX_SETS) {
-                fprintf(stderr, "segstream run: more than %d --set\n", MAX_SETS);
+            if (segstream_config_sets_add(&sets, optarg, "segstream run"))
                 return 2;
-            }
-            sets[nsets++] = optarg;
             break;
         case 'i': {
             char *end;
@@ -62,7 +56,7 @@ int segstream_cmd_run_kafka(int argc, char **argv)
         return 2;
     }
     segstream_err err = {{0}};
-    segstream_config *cfg = segstream_config_load(file, sets, nsets, &err);
+    segstream_config *cfg = segstream_config_load(file, sets.arg, sets.n, &err);
     if (!cfg) {
         fprintf(stderr, "segstream run: %s\n", err.message);
         return 2;

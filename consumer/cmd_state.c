@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SETS 64
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: segstream state export -c FILE [--set key=value]... -o SNAPSHOT\n\n"
@@ -76,17 +74,15 @@ int segstream_cmd_state(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *file = NULL, *output = NULL;
-    char *sets[MAX_SETS];
-    size_t nsets = 0;
+    segstream_config_sets sets = {0};
     optind = 1;
     int c;
     while ((c = getopt_long(argc - 1, argv + 1, "c:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
         case 's':
-            if (nsets == MAX_SETS)
+            if (segstream_config_sets_add(&sets, optarg, "segstream state"))
                 return 2;
-            sets[nsets++] = optarg;
             break;
         case 'o': output = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -98,7 +94,7 @@ int segstream_cmd_state(int argc, char **argv)
         return 2;
     }
     segstream_err err = {{0}};
-    segstream_config *cfg = segstream_config_load(file, sets, nsets, &err);
+    segstream_config *cfg = segstream_config_load(file, sets.arg, sets.n, &err);
     if (!cfg) {
         fprintf(stderr, "segstream state: %s\n", err.message);
         return 2;

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -717,6 +718,16 @@ int segstream_config_validate(const segstream_config *cfg, segstream_err *err)
     if (!scratch)
         return -1;
     rd_kafka_conf_destroy(scratch);
+    return 0;
+}
+
+int segstream_config_sets_add(segstream_config_sets *sets, char *arg, const char *command)
+{
+    if (sets->n == SEGSTREAM_CONFIG_MAX_SETS) {
+        fprintf(stderr, "%s: more than %d --set\n", command, SEGSTREAM_CONFIG_MAX_SETS);
+        return -1;
+    }
+    sets->arg[sets->n++] = arg;
     return 0;
 }
 

@@ -106,6 +106,18 @@ int segstream_config_validate(const segstream_config *cfg, segstream_err *err);
 segstream_config *segstream_config_load(const char *file, char *const *sets, size_t nsets,
                                         segstream_err *err);
 
+/* The --set arguments of a command line, borrowed from argv, in order. */
+#define SEGSTREAM_CONFIG_MAX_SETS 64
+typedef struct segstream_config_sets {
+    char *arg[SEGSTREAM_CONFIG_MAX_SETS];
+    size_t n;
+} segstream_config_sets;
+
+/* Adds one --set argument (checked later, by segstream_config_load). Returns
+ * 0, or -1 after telling stderr, in the name of `command`, that there are
+ * too many. */
+int segstream_config_sets_add(segstream_config_sets *sets, char *arg, const char *command);
+
 /* --- Getters. The key must be a known key of the matching type: a wrong
  * name or type is a programming error and returns 0 / "" (and asserts in
  * debug builds). Strings belong to cfg. --- */

@@ -1,7 +1,6 @@
 /* config_stage.c - configuration keys -> segstream_stage_settings (see
- * config_stage.h). The cluster.* keys are also mapped to the model's own
- * options by config_cluster.c for validation; both mappings read the same
- * keys, and the stage's tests check the stage uses them. */
+ * config_stage.h). The only place that reads the cluster.* keys: validation
+ * (config_cluster.c) maps them through these settings too. */
 #include "consumer/config_stage.h"
 
 segstream_stage_settings segstream_config_stage_settings(const segstream_config *cfg)

@@ -52,8 +52,8 @@ static const segstream_cluster *ccl(const segstream_stage_cluster *c)
     return (const segstream_cluster *)c;
 }
 
-segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_settings *s, int dim,
-                                                        segstream_err *err)
+int segstream_stage_cluster_options(const segstream_stage_settings *s, int dim, struct segstream_cluster_options *out,
+                                    segstream_err *err)
 {
     segstream_cluster_options o = segstream_cluster_default_options();
     o.dim = dim;
@@ -72,6 +72,18 @@ segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_se
     o.merge_cosine = s->merge_cosine;
     o.profile_codec = s->profile_int8 ? SEGSTREAM_PROFILE_INT8 : SEGSTREAM_PROFILE_FP16;
     o.max_users = s->max_users;
+    if (segstream_cluster_options_validate(&o, err) < 0)
+        return -1;
+    *out = o;
+    return 0;
+}
+
+segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_settings *s, int dim,
+                                                        segstream_err *err)
+{
+    segstream_cluster_options o;
+    if (segstream_stage_cluster_options(s, dim, &o, err) < 0)
+        return NULL;
     return (segstream_stage_cluster *)segstream_cluster_create(&o, err);
 }
 

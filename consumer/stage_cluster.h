@@ -51,6 +51,15 @@ typedef struct segstream_stage_cluster_sink {
     void (*segment)(void *ctx, const segstream_stage_segment *segment);
 } segstream_stage_cluster_sink;
 
+/* The settings' cluster fields as the model's options (cluster/cluster.h,
+ * named by its struct tag so this header need not include it), checked by
+ * segstream_cluster_options_validate(). The one mapping from settings to
+ * options: the stage creates its model with it and configuration validation
+ * checks the cluster.* keys through it. Returns 0, or -1 with err. */
+struct segstream_cluster_options;
+int segstream_stage_cluster_options(const segstream_stage_settings *s, int dim, struct segstream_cluster_options *out,
+                                    segstream_err *err);
+
 /* A model for vectors of `dim` floats with the settings' cluster fields.
  * NULL with err (naming the bad setting) on failure. */
 segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_settings *s, int dim,
