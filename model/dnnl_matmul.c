@@ -8,9 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check(dnnl_status_t s, const char *what, segstream_err *err)
+int segstream_dnnl_check(dnnl_status_t s, const char *what, segstream_err *err)
 {
     return s == dnnl_success ? 0 : segstream_err_set(err, "oneDNN %s failed (status %d)", what, (int)s);
+}
+
+static int check(dnnl_status_t s, const char *what, segstream_err *err)
+{
+    return segstream_dnnl_check(s, what, err);
+}
+
+int segstream_dnnl_matmul_create(dnnl_primitive_t *prim, dnnl_engine_t engine, const dnnl_memory_desc_t *src_md,
+                                 const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *bias_md,
+                                 const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
+                                 segstream_err *err)
+{
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    *prim = NULL;
+    const int rc = check(dnnl_matmul_desc_init(&desc, src_md, w_md, bias_md, dst_md), "matmul desc", err) ||
+                           check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL),
+                                 "matmul primitive desc", err) ||
+                           check(dnnl_primitive_create(prim, pd), "matmul primitive", err)
+                       ? -1
+                       : 0;
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
 }
 
 int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int n,
@@ -24,16 +48,13 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
     const dnnl_dim_t m = mm->tile ? mm->tile : DNNL_RUNTIME_DIM_VAL;
     dnnl_dims_t src_dims = {m, k}, w_dims = {k, n}, b_dims = {1, n}, dst_dims = {m, n};
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
-    dnnl_matmul_desc_t desc;
     if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
         check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
         check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
-        check(dnnl_matmul_desc_init(&desc, &src_md, &w_md, &b_md, &dst_md), "matmul desc", err))
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err))
         return -1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
-    dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     if (check(dnnl_primitive_attr_create(&attr), "attr", err) ||
         check(dnnl_post_ops_create(&ops), "post-ops", err))
@@ -47,13 +68,10 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
     if (check(dnnl_primitive_attr_set_post_ops(attr, ops), "set post-ops", err) ||
         (bf16 && check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "bf16 fpmath", err)))
         goto out;
-    if (check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "matmul primitive desc", err) ||
-        check(dnnl_primitive_create(&mm->prim, pd), "matmul primitive", err))
+    if (segstream_dnnl_matmul_create(&mm->prim, engine, &src_md, &w_md, &b_md, &dst_md, attr, err))
         goto out;
     rc = 0;
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
     if (ops)
         dnnl_post_ops_destroy(ops);
     if (attr)
