@@ -102,10 +102,7 @@ int segstream_int8_weights_init(segstream_int8_weights *wts, const segstream_int
         return rc;
     }
     wts->w = q;
-    dnnl_dims_t w_dims = {mm->k, mm->n};
-    dnnl_memory_desc_t w_md;
-    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_s8, dnnl_ab), "int8 weights md", err) ||
-        check(dnnl_memory_create(&wts->mem, &w_md, engine, wts->w), "int8 weights memory", err)) {
+    if (segstream_dnnl_wrap(&wts->mem, engine, mm->k, mm->n, dnnl_s8, wts->w, "int8 weights", err)) {
         segstream_int8_weights_destroy(wts);
         return -1;
     }
@@ -167,26 +164,18 @@ static int integer_matmul(const segstream_int8_matmul *mm, const segstream_int8_
         segstream_int8_gemm_run(&wts->packed, codes, m, acc, omp_get_max_threads());
         return 0;
     }
-    dnnl_dims_t src_dims = {m, mm->k}, dst_dims = {m, mm->n};
-    dnnl_memory_desc_t src_md, dst_md;
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
-    int rc = -1;
-    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_u8, dnnl_ab), "codes md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_s32, dnnl_ab), "acc md", err) ||
-        check(dnnl_memory_create(&src_mem, &src_md, engine, (void *)codes), "codes memory", err) ||
-        check(dnnl_memory_create(&dst_mem, &dst_md, engine, acc), "acc memory", err))
-        goto out;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->mem}, {DNNL_ARG_DST, dst_mem}};
-    if (check(dnnl_primitive_execute(mm->prim, stream, 3, args), "int8 matmul execute", err) ||
-        check(dnnl_stream_wait(stream), "stream wait", err))
-        goto out;
-    rc = 0;
-out:
+    int rc = segstream_dnnl_wrap(&src_mem, engine, m, mm->k, dnnl_u8, codes, "codes", err) ||
+             segstream_dnnl_wrap(&dst_mem, engine, m, mm->n, dnnl_s32, acc, "accumulators", err);
+    if (!rc) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->mem}, {DNNL_ARG_DST, dst_mem}};
+        rc = segstream_dnnl_execute(mm->prim, stream, 3, args, err);
+    }
     if (src_mem)
         dnnl_memory_destroy(src_mem);
     if (dst_mem)
         dnnl_memory_destroy(dst_mem);
-    return rc;
+    return rc ? segstream_err_prefix(err, "int8 matmul %dx%d", mm->k, mm->n) : 0;
 }
 
 int segstream_int8_matmul_run(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
