@@ -27,8 +27,11 @@ enum {
     GROUP = NR * KG /* bytes of one k group of a panel */
 };
 
-/* Columns a thread must get before a second thread pays for waking it:
- * measured on the dev box (tools/bench/bench_int8_gemm), see split(). */
+/* Products a thread must get before a second one pays for the fork, about
+ * 16 x 384 x 768. On the dev box (tools/bench/bench_int8_gemm) a 16 x 384 x
+ * 1536 call took 83 us on 2 threads against about 100 on 1 with spinning
+ * workers; with sleeping ones (OMP_WAIT_POLICY=passive) the wake-up costs
+ * more than that, which is why bert.c runs short passes on one thread. */
 #define MIN_MACS_PER_THREAD (1L << 22)
 
 static size_t k_groups(int k)
@@ -148,6 +151,15 @@ static void panels_run(const segstream_int8_packed *p, const uint8_t *a, int m, 
         }
     }
 }
+/* Threads worth using: one per MIN_MACS_PER_THREAD products, at most one per panel. */
+static int split(const segstream_int8_packed *p, int m, int max_threads)
+{
+    const long macs = (long)m * p->k * p->n, panels = (long)panel_count(p->n);
+    long t = macs / MIN_MACS_PER_THREAD;
+    t = t < 1 ? 1 : t;
+    t = t > max_threads ? max_threads : t;
+    return (int)(t > panels ? panels : t);
+}
 #else
 int segstream_int8_gemm_supported(void)
 {
@@ -184,16 +196,6 @@ int8_t segstream_int8_gemm_weight(const segstream_int8_packed *p, int i, int j)
 {
     const size_t groups = k_groups(p->k);
     return p->panels[((size_t)j / NR * groups + (size_t)i / KG) * GROUP + (size_t)j % NR * KG + (size_t)i % KG];
-}
-
-/* Threads worth using: one per MIN_MACS_PER_THREAD products, at most one per panel. */
-static int split(const segstream_int8_packed *p, int m, int max_threads)
-{
-    const long macs = (long)m * p->k * p->n, panels = (long)panel_count(p->n);
-    long t = macs / MIN_MACS_PER_THREAD;
-    t = t < 1 ? 1 : t;
-    t = t > max_threads ? max_threads : t;
-    return (int)(t > panels ? panels : t);
 }
 
 void segstream_int8_gemm_run(const segstream_int8_packed *p, const uint8_t *a, int m, int32_t *c,
