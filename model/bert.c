@@ -85,8 +85,10 @@ static int build_int8(segstream_bert *b, segstream_err *err)
             if (segstream_int8_weights_init(&b->layer_imm[(size_t)i * MM_COUNT + j], &b->imm[j], b->engine, w[j],
                                             bias[j], err))
                 return -1;
+        /* as each layer is converted: the int8 copies reuse its fp32 memory */
+        segstream_bert_weights_drop_matmuls(&b->weights, i, 1);
     }
-    segstream_bert_weights_drop_matmuls(&b->weights, c->num_layers);
+    segstream_bert_weights_drop_matmuls(&b->weights, 0, 0);
     const int widest = f > 3 * h ? f : 3 * h;
     if (segstream_int8_scratch_reserve(&b->iscratch, SEGSTREAM_INT8_CHECK_ROWS, widest, widest, err))
         return -1;
