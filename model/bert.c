@@ -85,8 +85,10 @@ static int build_int8(segstream_bert *b, segstream_err *err)
             if (segstream_int8_weights_init(&b->layer_imm[(size_t)i * MM_COUNT + j], &b->imm[j], b->engine, w[j],
                                             bias[j], err))
                 return -1;
+        /* as each layer is converted: the int8 copies reuse its fp32 memory */
+        segstream_bert_weights_drop_matmuls(&b->weights, i, 1);
     }
-    segstream_bert_weights_drop_matmuls(&b->weights, c->num_layers);
+    segstream_bert_weights_drop_matmuls(&b->weights, 0, 0);
     const int widest = f > 3 * h ? f : 3 * h;
     if (segstream_int8_scratch_reserve(&b->iscratch, SEGSTREAM_INT8_CHECK_ROWS, widest, widest, err))
         return -1;
@@ -234,6 +236,23 @@ static int reserve(segstream_bert *b, int tokens, size_t seqs, int max_len, int 
     return 0;
 }
 
+/* Threads for an int8 pass over t tokens: one per INT8_TOKENS_PER_THREAD.
+ * A pass makes about 70 parallel regions (matmuls, their quantizing passes,
+ * attention, layer norms), and waking a sleeping worker for each costs more
+ * than it saves below about 128 tokens (measured on the 2-core dev box with
+ * OMP_WAIT_POLICY=passive, which encoder.h advises there: 16 tokens took
+ * 5.3 ms on 2 threads against 3.7 ms on 1). int8 only, because its results
+ * do not depend on the thread count (exact integer sums; every other kernel
+ * works per row or per sequence), whereas oneDNN's fp32 sgemm may partition
+ * its sums by thread. */
+enum { INT8_TOKENS_PER_THREAD = 64 };
+
+static int int8_threads(int threads, int tokens)
+{
+    const int useful = tokens / INT8_TOKENS_PER_THREAD;
+    return useful < 1 ? 1 : useful < threads ? useful : threads;
+}
+
 /* One linear layer (which: MM_*) of layer l over t rows, fp32 or int8. */
 static int linear(segstream_bert *b, int which, int l, const float *src, int t, float *dst, segstream_err *err)
 {
@@ -267,8 +286,8 @@ int segstream_bert_forward(segstream_bert *b, const int32_t *ids, const int *len
             return segstream_err_set(err, "token id %d is outside the vocabulary [0, %d)", (int)ids[i],
                                      c->vocab_size);
     /* per call: the ICV belongs to the calling thread, which may not be the one that opened */
-    omp_set_num_threads(b->threads);
-    const int nthreads = b->threads;
+    const int nthreads = b->int8 ? int8_threads(b->threads, t) : b->threads;
+    omp_set_num_threads(nthreads);
     /* every matmul has the same shape, so one padding serves all four */
     const int padded = b->int8 ? t : segstream_matmul_padded_rows(&b->mm[MM_QKV], t);
     if (reserve(b, padded, n, max_len, nthreads, err))

@@ -253,15 +253,17 @@ static void drop_owned(segstream_bert_weights *w, const float **p)
     *p = NULL;
 }
 
-void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int num_layers)
+void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int first, int count)
 {
-    for (int i = 0; i < num_layers; i++) {
+    for (int i = first; i < first + count; i++) {
         segstream_bert_layer *l = &w->layers[i];
         drop_owned(w, &l->qkv_w);
         drop_owned(w, &l->attn_out_w);
         drop_owned(w, &l->ffn_up_w);
         drop_owned(w, &l->ffn_down_w);
     }
+    if (count)
+        return; /* the next layer's int8 copies reuse the freed chunks */
 #ifdef __GLIBC__
     /* the copies mostly sit in the brk heap (glibc raises its mmap threshold
      * once the loader frees its large temporaries), whose freed middle glibc

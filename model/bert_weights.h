@@ -50,10 +50,12 @@ typedef struct segstream_bert_weights {
 int segstream_bert_weights_load(const char *model_dir, segstream_bert_config *cfg,
                                 segstream_bert_weights *w, segstream_err *err);
 
-/* Frees the matmul weight matrices of every layer (the fp32 [in][out]
- * copies) and sets their pointers to NULL: for a forward pass that keeps
- * its own (int8) copies, so that resident memory does not hold both. */
-void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int num_layers);
+/* Frees the matmul weight matrices of layers [first, first + count) (the
+ * fp32 [in][out] copies) and sets their pointers to NULL: for a forward pass
+ * that keeps its own (int8) copies, so that resident memory does not hold
+ * both. Called layer by layer as they are converted, then with count 0 at
+ * the end, which also hands the freed heap back to the system. */
+void segstream_bert_weights_drop_matmuls(segstream_bert_weights *w, int first, int count);
 
 /* Frees copies and unmaps the file. */
 void segstream_bert_weights_free(segstream_bert_weights *w);

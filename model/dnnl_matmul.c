@@ -8,9 +8,54 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check(dnnl_status_t s, const char *what, segstream_err *err)
+int segstream_dnnl_check(dnnl_status_t s, const char *what, segstream_err *err)
 {
     return s == dnnl_success ? 0 : segstream_err_set(err, "oneDNN %s failed (status %d)", what, (int)s);
+}
+
+static int check(dnnl_status_t s, const char *what, segstream_err *err)
+{
+    return segstream_dnnl_check(s, what, err);
+}
+
+int segstream_dnnl_wrap(dnnl_memory_t *mem, dnnl_engine_t engine, int rows, int cols, dnnl_data_type_t type,
+                        const void *data, const char *what, segstream_err *err)
+{
+    dnnl_dims_t dims = {rows, cols};
+    dnnl_memory_desc_t md;
+    *mem = NULL;
+    if (check(dnnl_memory_desc_init_by_tag(&md, 2, dims, type, dnnl_ab), "memory desc", err) ||
+        check(dnnl_memory_create(mem, &md, engine, (void *)data), "memory", err))
+        return segstream_err_prefix(err, "%s %dx%d", what, rows, cols);
+    return 0;
+}
+
+int segstream_dnnl_execute(dnnl_primitive_t prim, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args,
+                           segstream_err *err)
+{
+    return check(dnnl_primitive_execute(prim, stream, nargs, args), "execute", err) ||
+                   check(dnnl_stream_wait(stream), "stream wait", err)
+               ? -1
+               : 0;
+}
+
+int segstream_dnnl_matmul_create(dnnl_primitive_t *prim, dnnl_engine_t engine, const dnnl_memory_desc_t *src_md,
+                                 const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *bias_md,
+                                 const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
+                                 segstream_err *err)
+{
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    *prim = NULL;
+    const int rc = check(dnnl_matmul_desc_init(&desc, src_md, w_md, bias_md, dst_md), "matmul desc", err) ||
+                           check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL),
+                                 "matmul primitive desc", err) ||
+                           check(dnnl_primitive_create(prim, pd), "matmul primitive", err)
+                       ? -1
+                       : 0;
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
 }
 
 int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int n,
@@ -24,16 +69,13 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
     const dnnl_dim_t m = mm->tile ? mm->tile : DNNL_RUNTIME_DIM_VAL;
     dnnl_dims_t src_dims = {m, k}, w_dims = {k, n}, b_dims = {1, n}, dst_dims = {m, n};
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
-    dnnl_matmul_desc_t desc;
     if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
         check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
         check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
-        check(dnnl_matmul_desc_init(&desc, &src_md, &w_md, &b_md, &dst_md), "matmul desc", err))
+        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err))
         return -1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
-    dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     if (check(dnnl_primitive_attr_create(&attr), "attr", err) ||
         check(dnnl_post_ops_create(&ops), "post-ops", err))
@@ -47,13 +89,10 @@ int segstream_matmul_init(segstream_matmul *mm, dnnl_engine_t engine, int k, int
     if (check(dnnl_primitive_attr_set_post_ops(attr, ops), "set post-ops", err) ||
         (bf16 && check(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "bf16 fpmath", err)))
         goto out;
-    if (check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "matmul primitive desc", err) ||
-        check(dnnl_primitive_create(&mm->prim, pd), "matmul primitive", err))
+    if (segstream_dnnl_matmul_create(&mm->prim, engine, &src_md, &w_md, &b_md, &dst_md, attr, err))
         goto out;
     rc = 0;
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
     if (ops)
         dnnl_post_ops_destroy(ops);
     if (attr)
@@ -74,14 +113,8 @@ int segstream_matmul_weights_init(segstream_matmul_weights *wts, const segstream
                                   dnnl_engine_t engine, const float *w, const float *b,
                                   segstream_err *err)
 {
-    wts->w = wts->b = NULL;
-    dnnl_dims_t w_dims = {mm->k, mm->n}, b_dims = {1, mm->n};
-    dnnl_memory_desc_t w_md, b_md;
-    /* oneDNN takes non-const handles but never writes weights or bias. */
-    if (check(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_ab), "weights md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md", err) ||
-        check(dnnl_memory_create(&wts->w, &w_md, engine, (void *)w), "weights memory", err) ||
-        check(dnnl_memory_create(&wts->b, &b_md, engine, (void *)b), "bias memory", err)) {
+    if (segstream_dnnl_wrap(&wts->w, engine, mm->k, mm->n, dnnl_f32, w, "weights", err) ||
+        segstream_dnnl_wrap(&wts->b, engine, 1, mm->n, dnnl_f32, b, "bias", err)) {
         segstream_matmul_weights_destroy(wts);
         return -1;
     }
@@ -107,14 +140,10 @@ int segstream_matmul_run(const segstream_matmul *mm, const segstream_matmul_weig
                          float *dst, segstream_err *err)
 {
     const int rows = mm->tile ? mm->tile : m, calls = mm->tile ? (m + mm->tile - 1) / mm->tile : 1;
-    dnnl_dims_t src_dims = {rows, mm->k}, dst_dims = {rows, mm->n};
-    dnnl_memory_desc_t src_md, dst_md;
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
     int rc = -1;
-    if (check(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab), "src md", err) ||
-        check(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab), "dst md", err) ||
-        check(dnnl_memory_create(&src_mem, &src_md, engine, (void *)src), "src memory", err) ||
-        check(dnnl_memory_create(&dst_mem, &dst_md, engine, dst), "dst memory", err))
+    if (segstream_dnnl_wrap(&src_mem, engine, rows, mm->k, dnnl_f32, src, "src", err) ||
+        segstream_dnnl_wrap(&dst_mem, engine, rows, mm->n, dnnl_f32, dst, "dst", err))
         goto out;
     dnnl_exec_arg_t args[] = {
         {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wts->w}, {DNNL_ARG_BIAS, wts->b}, {DNNL_ARG_DST, dst_mem}};
@@ -124,8 +153,7 @@ int segstream_matmul_run(const segstream_matmul *mm, const segstream_matmul_weig
                          "src handle", err) ||
                    check(dnnl_memory_set_data_handle(dst_mem, dst + row0 * (size_t)mm->n), "dst handle",
                          err))) ||
-            check(dnnl_primitive_execute(mm->prim, stream, 4, args), "matmul execute", err) ||
-            check(dnnl_stream_wait(stream), "stream wait", err))
+            segstream_dnnl_execute(mm->prim, stream, 4, args, err))
             goto out;
     }
     rc = 0;

@@ -42,6 +42,26 @@ typedef struct segstream_matmul_weights {
     dnnl_memory_t w, b;
 } segstream_matmul_weights;
 
+/* 0 if s is dnnl_success, else err = "oneDNN WHAT failed (status S)" and -1. */
+int segstream_dnnl_check(dnnl_status_t s, const char *what, segstream_err *err);
+
+/* *mem = a row-major rows x cols matrix of `type` over data, not copied
+ * (oneDNN takes non-const handles; read-only data is never written through
+ * a source or weights argument). The caller destroys *mem. */
+int segstream_dnnl_wrap(dnnl_memory_t *mem, dnnl_engine_t engine, int rows, int cols, dnnl_data_type_t type,
+                        const void *data, const char *what, segstream_err *err);
+
+/* Executes prim with args on stream and waits for it. */
+int segstream_dnnl_execute(dnnl_primitive_t prim, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args,
+                           segstream_err *err);
+
+/* Creates a matmul primitive into *prim from the descriptors (bias_md may be
+ * NULL; attr may be NULL for the defaults). The caller owns *prim. */
+int segstream_dnnl_matmul_create(dnnl_primitive_t *prim, dnnl_engine_t engine, const dnnl_memory_desc_t *src_md,
+                                 const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *bias_md,
+                                 const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
+                                 segstream_err *err);
+
 /* Creates the primitive for K x N with the given epilogue. bf16 != 0 allows
  * oneDNN to compute in bf16 where the CPU supports it (fpmath mode). tile:
  * 0 for runtime M, else the fixed rows of each call (see above). */

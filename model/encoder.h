@@ -67,7 +67,10 @@ typedef enum segstream_precision {
 } segstream_precision;
 
 typedef struct segstream_encoder_options {
-    int threads;           /* OpenMP threads per call; 0 = all cores */
+    int threads;           /* OpenMP threads per call; 0 = all cores. In int8 a forward pass
+                              of fewer than 128 tokens runs on one thread (and up to one
+                              per 64 tokens above), since waking workers costs more there
+                              than it saves; the result does not depend on it */
     int max_batch_tokens;  /* token budget of one forward pass (>= 1); a longer sequence
                               runs alone. Bounds the scratch memory: with MiniLM the peak
                               grows ~50 KiB a budget token (our activations ~15 KiB, the

@@ -20,23 +20,26 @@
 
 #include "common/err.h"
 #include "model/dnnl_matmul.h"
+#include "model/int8_gemm.h"
 
 #include <dnnl.h>
 #include <stdint.h>
 
-/* One K x N shape (the primitive). */
+/* One K x N shape: the kernel that runs it (oneDNN's primitive or int8_gemm.h). */
 typedef struct segstream_int8_matmul {
-    dnnl_primitive_t prim; /* NULL until init succeeds */
+    dnnl_primitive_t prim; /* oneDNN path: NULL until init succeeds; NULL on the packed path */
+    int packed;            /* != 0: int8_gemm.h's kernel */
     int k, n;
 } segstream_int8_matmul;
 
 /* One use of a shape: its quantized weights (owned) and bias (borrowed). */
 typedef struct segstream_int8_weights {
-    int8_t *w;       /* [K][N] */
-    float *wscale;   /* [N]: W[k][j] ~ w[k][j] * wscale[j] */
-    int32_t *colsum; /* [N]: sum over k of w[k][j] */
-    const float *b;  /* [N] */
-    dnnl_memory_t mem;
+    segstream_int8_packed packed; /* packed path: the s8 weights */
+    int8_t *w;                    /* oneDNN path: [K][N]; NULL on the packed path */
+    dnnl_memory_t mem;            /* oneDNN path: wraps w */
+    float *wscale;                /* [N]: W[k][j] ~ w[k][j] * wscale[j] */
+    int32_t *colsum;              /* [N]: sum over k of w[k][j] */
+    const float *b;               /* [N] */
 } segstream_int8_weights;
 
 /* Per-call buffers, grown on demand; one per forward-pass owner. */
@@ -48,7 +51,9 @@ typedef struct segstream_int8_scratch {
     size_t cap_codes, cap_acc, cap_rows;
 } segstream_int8_scratch;
 
-/* Creates the primitive for K x N (u8 codes x s8 weights -> s32). */
+/* Sets up K x N (u8 codes x s8 weights -> s32): the packed kernel where
+ * the CPU has AVX2 and SEGSTREAM_INT8_GEMM is not "onednn", else oneDNN's
+ * primitive. */
 int segstream_int8_matmul_init(segstream_int8_matmul *mm, dnnl_engine_t engine, int k, int n,
                                segstream_err *err);
 void segstream_int8_matmul_destroy(segstream_int8_matmul *mm);
@@ -64,7 +69,8 @@ int segstream_int8_scratch_reserve(segstream_int8_scratch *s, int m, int max_k, 
                                    segstream_err *err);
 void segstream_int8_scratch_free(segstream_int8_scratch *s);
 
-/* dst = epilogue(src . W + b) for m rows (row strides K and N), synchronously.
+/* dst = epilogue(src . W + b) for m rows (row strides K and N), synchronously,
+ * on up to omp_get_max_threads() threads.
  * For BIAS_ADD, src and dst must not overlap. The scratch must hold m rows. */
 int segstream_int8_matmul_run(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
                               dnnl_engine_t engine, dnnl_stream_t stream, segstream_int8_scratch *s,
@@ -73,7 +79,7 @@ int segstream_int8_matmul_run(const segstream_int8_matmul *mm, const segstream_i
 
 /* Runs the integer matmul on pseudo-random codes (all-255 rows among them,
  * the worst case for saturation) and fails unless every s32 result equals
- * the exact sum, i.e. unless this CPU's int8 kernel is exact. Needs scratch
+ * the exact sum, i.e. unless the int8 kernel in use is exact on this CPU. Needs scratch
  * for SEGSTREAM_INT8_CHECK_ROWS rows. */
 #define SEGSTREAM_INT8_CHECK_ROWS 13
 int segstream_int8_matmul_check_exact(const segstream_int8_matmul *mm, const segstream_int8_weights *wts,
