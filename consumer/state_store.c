@@ -19,6 +19,13 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
     return h;
 }
 
+static double ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -114,10 +121,12 @@ static uint64_t *sorted_copy(const uint64_t *v, size_t n)
 }
 
 int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
+                          size_t len, const segstream_state_stored *stored, segstream_state_write_stats *stats,
                           segstream_err *err)
 {
     int rc = -1;
+    double t0 = ms_now();
+    size_t n_written = 0, n_deleted = 0;
     uint64_t *hashes = NULL, *old = NULL, *old_sorted = NULL, *new_sorted = NULL;
     size_t *ends = NULL, *old_ends = NULL, written = 0;
     char *manifest = NULL;
@@ -132,6 +141,7 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
     if (!(new_sorted = sorted_copy(hashes, (size_t)n)))
         goto oom;
     char key[512];
+    double t1 = ms_now();
     /* new chunks: those the topic lacks, once each */
     for (long i = 0, start = 0; i < n; start = (long)ends[i++]) {
         bool seen_before = false;
@@ -143,6 +153,7 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
         if (produce(producer, topic, key, blob + start, ends[i] - (size_t)start, err))
             goto done;
         written += ends[i] - (size_t)start;
+        n_written++;
     }
     /* deletions: chunks of the stored snapshot the new one does not use */
     for (long i = 0; i < n_old; i++) {
@@ -156,6 +167,7 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
         snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, old[i]);
         if (produce(producer, topic, key, NULL, 0, err))
             goto done;
+        n_deleted++;
     }
     for (size_t i = 0; stored && i < stored->legacy_chunks; i++) {
         snprintf(key, sizeof key, "%s/chunk-%zu", prefix, i);
@@ -170,8 +182,8 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
         m += (size_t)snprintf(manifest + m, cap - m, " %016" PRIx64, hashes[i]);
     if (produce(producer, topic, prefix, manifest, m, err))
         goto done;
-    if (bytes_written)
-        *bytes_written = written;
+    if (stats)
+        *stats = (segstream_state_write_stats){written, (size_t)n, n_written, n_deleted, t1 - t0, ms_now() - t1};
     rc = 0;
     goto done;
 oom:

@@ -49,13 +49,21 @@ typedef struct segstream_state_found {
     size_t chunks; /* the manifest's chunk count */
 } segstream_state_found;
 
+/* What one write cost: for the stage's per-batch log line. */
+typedef struct segstream_state_write_stats {
+    size_t bytes_written;  /* chunk bytes sent */
+    size_t chunks, chunks_written, deletions;
+    double hash_ms;        /* cutting, hashing and diffing against `stored` */
+    double produce_ms;     /* handing chunks, deletions and manifest to the producer */
+} segstream_state_write_stats;
+
 /* Produces blob to `topic` partition 0 through the transactional producer
  * (a transaction must be open): the chunks `stored` does not hold, deletions
  * of those it holds that blob does not use, then the manifest. stored may
- * be NULL (= nothing known). *bytes_written (may be NULL) gets the chunk
- * bytes sent. Returns 0 or -1 with err. */
+ * be NULL (= nothing known). stats (may be NULL) gets what it cost.
+ * Returns 0 or -1 with err. */
 int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
+                          size_t len, const segstream_state_stored *stored, segstream_state_write_stats *stats,
                           segstream_err *err);
 
 /* Reads `topic` partition 0 from the beginning to its end with a new

@@ -49,9 +49,11 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
 static int txn(rd_kafka_t *p, const char *topic, const char *prefix, const uint8_t *blob, size_t len,
                const segstream_state_stored *stored, int commit, size_t *written, segstream_err *err)
 {
+    segstream_state_write_stats st;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
-    if (e || segstream_state_write(p, topic, prefix, blob, len, stored, written, err))
+    if (e || segstream_state_write(p, topic, prefix, blob, len, stored, &st, err))
         return -1;
+    *written = st.bytes_written;
     if (!commit) {
         rd_kafka_flush(p, 30000);
         e = rd_kafka_abort_transaction(p, 30000);
