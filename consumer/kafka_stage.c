@@ -112,10 +112,10 @@ typedef struct stage {
     bool replay;
     uint8_t *fresh, *committed; /* snapshots: the start state, the last committed */
     size_t fresh_len, committed_len;
-    /* whether the state topic holds `committed` in the chunked format that
-     * the next write can build on, and the old-format chunks to delete */
-    bool committed_stored;
-    size_t legacy_chunks;
+    /* the chunk list the state topic holds (that of `committed`, unknown in
+     * a replay) and that of the write in the open transaction: it becomes
+     * `stored` only when that transaction commits */
+    segstream_state_stored stored, writing;
     segstream_state_write_stats state_stats; /* of the last write */
     segstream_merge *merge;
     pending **batch;
@@ -197,11 +197,13 @@ static int restore_state(stage *s, segstream_err *err)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
-    segstream_state_found found = {0, 0};
-    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err))
+    segstream_state_found found = {0};
+    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err)) {
+        segstream_state_stored_clear(&found.stored);
         return -1;
-    s->committed_stored = found.version == 2;
-    s->legacy_chunks = found.version == 1 ? found.chunks : 0;
+    }
+    segstream_state_stored_clear(&s->stored);
+    s->stored = found.stored; /* the manifest read back: no need to cut and hash blob again */
     if (!blob) {
         if (!s->replay)
             segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
@@ -550,8 +552,8 @@ static void update_gauges(stage *s)
 /* The checkpoint: only what the state topic does not hold yet. */
 static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err *err)
 {
-    segstream_state_stored stored = {s->committed_stored ? s->committed : NULL, s->committed_len, s->legacy_chunks};
-    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &stored, &s->state_stats, err);
+    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &s->stored, &s->writing,
+                                 &s->state_stats, err);
 }
 
 /* Processes the released batch in one transaction. Returns 0 (committed, or
@@ -620,8 +622,9 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_http_heartbeat(s->http);
     set_committed(s, blob, blob_len);
     blob = NULL;
-    s->committed_stored = !s->replay;
-    s->legacy_chunks = 0;
+    segstream_state_stored_clear(&s->stored);
+    s->stored = s->writing; /* a replay wrote nothing: stays unknown */
+    s->writing = (segstream_state_stored){0};
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
@@ -672,6 +675,7 @@ txn_done:
     *producer_fatal = t < 0;
 done:
     free(pev), free(blob);
+    segstream_state_stored_clear(&s->writing); /* not committed: the topic holds `stored` still */
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
 }
@@ -1073,5 +1077,6 @@ done:
     segstream_pipeline_close(s.p);
     segstream_buf_free(&s.buf);
     free(s.fresh), free(s.committed);
+    segstream_state_stored_clear(&s.stored), segstream_state_stored_clear(&s.writing);
     return status;
 }
