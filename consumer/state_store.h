@@ -9,7 +9,10 @@
  * all to partition 0 so their order is total. A write sends only the chunks
  * the topic does not hold yet and deletes (null value) those the new
  * manifest no longer names, so a checkpoint costs what changed since the
- * last one, and compaction keeps exactly the latest snapshot's chunks.
+ * last one, and compaction keeps exactly the latest snapshot's chunks. The
+ * writer knows what the topic holds from the last committed manifest's chunk
+ * list (segstream_state_stored, kept by the caller), so a write reads the
+ * new snapshot once (cuts and hashes in one pass) and never the old one.
  * A reader (read_committed) keeps the latest value of every key and at the
  * end assembles the latest manifest's chunks; the hashes guard against a
  * mismatch. Aborted writes, deletions included, are invisible to it.
