@@ -72,6 +72,14 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Milliseconds with a fraction, for the steps of a batch. */
+static double now_fms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 /* A consumed message, decoded as it arrived. */
 typedef struct pending {
     rd_kafka_message_t *m;
@@ -104,10 +112,11 @@ typedef struct stage {
     bool replay;
     uint8_t *fresh, *committed; /* snapshots: the start state, the last committed */
     size_t fresh_len, committed_len;
-    /* whether the state topic holds `committed` in the chunked format that
-     * the next write can build on, and the old-format chunks to delete */
-    bool committed_stored;
-    size_t legacy_chunks, state_bytes_written;
+    /* the chunk list the state topic holds (that of `committed`, unknown in
+     * a replay) and that of the write in the open transaction: it becomes
+     * `stored` only when that transaction commits */
+    segstream_state_stored stored, writing;
+    segstream_state_write_stats state_stats; /* of the last write */
     segstream_merge *merge;
     pending **batch;
     size_t n, cap, batch_bytes;
@@ -188,11 +197,13 @@ static int restore_state(stage *s, segstream_err *err)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
-    segstream_state_found found = {0, 0};
-    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err))
+    segstream_state_found found = {0};
+    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err)) {
+        segstream_state_stored_clear(&found.stored);
         return -1;
-    s->committed_stored = found.version == 2;
-    s->legacy_chunks = found.version == 1 ? found.chunks : 0;
+    }
+    segstream_state_stored_clear(&s->stored);
+    s->stored = found.stored; /* the manifest read back: no need to cut and hash blob again */
     if (!blob) {
         if (!s->replay)
             segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
@@ -541,9 +552,8 @@ static void update_gauges(stage *s)
 /* The checkpoint: only what the state topic does not hold yet. */
 static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err *err)
 {
-    segstream_state_stored stored = {s->committed_stored ? s->committed : NULL, s->committed_len, s->legacy_chunks};
-    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &stored, &s->state_bytes_written,
-                                 err);
+    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &s->stored, &s->writing,
+                                 &s->state_stats, err);
 }
 
 /* Processes the released batch in one transaction. Returns 0 (committed, or
@@ -574,6 +584,9 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_pipeline_stats before, after;
     segstream_pipeline_get_stats(s->p, &before);
     s->dlq_in_batch = 0;
+    s->state_stats = (segstream_state_write_stats){0};
+    /* the steps' times, for the "batch committed" line: where a batch's time goes */
+    double t_begin = now_fms(), t_process = 0, t_snapshot = 0, t_state = 0, t_offsets = 0, t_commit = 0;
     int t = txn_result(s, txn_retrying(s, TXN_BEGIN, NULL, 30000), "begin_transaction", err);
     if (t)
         goto txn_done;
@@ -587,22 +600,31 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
             if (on_dead_letter(s, &dl, err))
                 goto pipeline_failed;
         }
-    if (segstream_pipeline_process(s->p, pev, k, &sink, err) ||
-        segstream_pipeline_snapshot(s->p, &blob, &blob_len, err) ||
-        (!s->replay && write_state(s, blob, blob_len, err)))
+    t_process = now_fms();
+    if (segstream_pipeline_process(s->p, pev, k, &sink, err))
+        goto pipeline_failed;
+    t_snapshot = now_fms();
+    if (segstream_pipeline_snapshot(s->p, &blob, &blob_len, err))
+        goto pipeline_failed;
+    t_state = now_fms();
+    if (!s->replay && write_state(s, blob, blob_len, err))
         goto pipeline_failed;
     segstream_http_heartbeat(s->http); /* a long batch is progress, not a stall (readiness) */
+    t_offsets = now_fms();
     t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
+    t_commit = now_fms();
     t = txn_result(s, txn_retrying(s, TXN_COMMIT, NULL, 300000), "commit_transaction", err);
     if (t)
         goto txn_done;
+    double t_end = now_fms();
     segstream_http_heartbeat(s->http);
     set_committed(s, blob, blob_len);
     blob = NULL;
-    s->committed_stored = !s->replay;
-    s->legacy_chunks = 0;
+    segstream_state_stored_clear(&s->stored);
+    s->stored = s->writing; /* a replay wrote nothing: stays unknown */
+    s->writing = (segstream_state_stored){0};
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
@@ -619,8 +641,19 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
                                           SLF_INT("snapshot_bytes", s->committed_len),
-                                          SLF_INT("state_bytes_written", s->replay ? 0 : s->state_bytes_written),
+                                          SLF_INT("state_bytes_written", s->state_stats.bytes_written),
+                                          SLF_INT("state_chunks", s->state_stats.chunks),
+                                          SLF_INT("state_chunks_written", s->state_stats.chunks_written),
+                                          SLF_INT("state_chunks_deleted", s->state_stats.deletions),
                                           SLF_INT("encode_ms", (after.encode_ns - before.encode_ns) / 1000000),
+                                          SLF_DBL("begin_ms", t_process - t_begin),
+                                          SLF_DBL("process_ms", t_snapshot - t_process),
+                                          SLF_DBL("snapshot_ms", t_state - t_snapshot),
+                                          SLF_DBL("state_hash_ms", s->state_stats.hash_ms),
+                                          SLF_DBL("state_produce_ms", s->state_stats.produce_ms),
+                                          SLF_DBL("state_ms", t_offsets - t_state),
+                                          SLF_DBL("send_offsets_ms", t_commit - t_offsets),
+                                          SLF_DBL("commit_ms", t_end - t_commit),
                                           SLF_INT("batch_ms", now_ms() - started),
                                           SLF_INT("waited_ms", started - s->batch_start)),
                      "batch committed");
@@ -642,6 +675,7 @@ txn_done:
     *producer_fatal = t < 0;
 done:
     free(pev), free(blob);
+    segstream_state_stored_clear(&s->writing); /* not committed: the topic holds `stored` still */
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
 }
@@ -1043,5 +1077,6 @@ done:
     segstream_pipeline_close(s.p);
     segstream_buf_free(&s.buf);
     free(s.fresh), free(s.committed);
+    segstream_state_stored_clear(&s.stored), segstream_state_stored_clear(&s.writing);
     return status;
 }

@@ -19,6 +19,13 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
     return h;
 }
 
+static double ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -27,36 +34,85 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-long segstream_state_chunk_ends(const uint8_t *blob, size_t len, size_t **ends)
+#define FNV_BASIS 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+static void gear_table(uint64_t gear[256])
 {
-    uint64_t gear[256], seed = 0x5e65747265616dULL; /* fixed: the cut points are part of the format */
+    uint64_t seed = 0x5e65747265616dULL; /* fixed: the cut points are part of the format */
     for (int i = 0; i < 256; i++)
         gear[i] = splitmix64(&seed);
+}
+
+void segstream_state_stored_clear(segstream_state_stored *s)
+{
+    free(s->hashes);
+    free(s->lens);
+    *s = (segstream_state_stored){0};
+}
+
+/* One pass over the bytes: the chunk hash and the whole-blob hash are two
+ * independent FNV chains (they overlap in the CPU), and the gear hash that
+ * picks the cut runs alongside from 64 bytes before the first allowed cut
+ * (its top bits depend on the last 64 bytes only, one shift a byte). */
+int segstream_state_chunk_list(const uint8_t *blob, size_t len, segstream_state_stored *out, uint64_t *blob_hash)
+{
+    segstream_state_stored_clear(out);
+    uint64_t gear[256];
+    gear_table(gear);
     size_t cap = len / SEGSTREAM_STATE_CHUNK_MIN + 2, n = 0;
-    *ends = malloc(cap * sizeof **ends);
-    if (!*ends)
+    out->hashes = malloc(cap * sizeof *out->hashes);
+    out->lens = malloc(cap * sizeof *out->lens);
+    if (!out->hashes || !out->lens) {
+        segstream_state_stored_clear(out);
         return -1;
+    }
+    uint64_t hb = FNV_BASIS;
     size_t start = 0;
     while (start < len) {
         size_t limit = len - start < SEGSTREAM_STATE_CHUNK_MAX ? len : start + SEGSTREAM_STATE_CHUNK_MAX;
-        size_t end = limit;
-        if (limit - start > SEGSTREAM_STATE_CHUNK_MIN) {
-            /* the hash's top bits depend on the last 64 bytes only (one
-             * shift a byte), so hashing may begin 64 bytes before the
-             * first allowed cut */
-            uint64_t h = 0;
-            for (size_t i = start + SEGSTREAM_STATE_CHUNK_MIN - 64; i < limit; i++) {
-                h = (h << 1) + gear[blob[i]];
-                if (i + 1 - start >= SEGSTREAM_STATE_CHUNK_MIN && !(h >> (64 - CUT_BITS))) {
-                    end = i + 1;
-                    break;
-                }
+        size_t scan = limit - start > SEGSTREAM_STATE_CHUNK_MIN ? start + SEGSTREAM_STATE_CHUNK_MIN - 64 : limit;
+        size_t first_cut = start + SEGSTREAM_STATE_CHUNK_MIN, end = limit, i = start;
+        uint64_t hc = FNV_BASIS, g = 0;
+        for (; i < scan; i++) {
+            hc = (hc ^ blob[i]) * FNV_PRIME;
+            hb = (hb ^ blob[i]) * FNV_PRIME;
+        }
+        for (; i < limit; i++) {
+            hc = (hc ^ blob[i]) * FNV_PRIME;
+            hb = (hb ^ blob[i]) * FNV_PRIME;
+            g = (g << 1) + gear[blob[i]];
+            if (i + 1 >= first_cut && !(g >> (64 - CUT_BITS))) {
+                end = i + 1;
+                break;
             }
         }
-        (*ends)[n++] = end;
+        out->hashes[n] = hc;
+        out->lens[n++] = (uint32_t)(end - start);
         start = end;
     }
-    return (long)n;
+    out->n = n;
+    out->known = true;
+    *blob_hash = hb;
+    return 0;
+}
+
+long segstream_state_chunk_ends(const uint8_t *blob, size_t len, size_t **ends)
+{
+    segstream_state_stored l = {0};
+    uint64_t h;
+    if (segstream_state_chunk_list(blob, len, &l, &h))
+        return -1;
+    *ends = malloc((l.n + 1) * sizeof **ends);
+    if (!*ends) {
+        segstream_state_stored_clear(&l);
+        return -1;
+    }
+    for (size_t i = 0, end = 0; i < l.n; i++)
+        (*ends)[i] = end += l.lens[i];
+    long n = (long)l.n;
+    segstream_state_stored_clear(&l);
+    return n;
 }
 
 static int produce(rd_kafka_t *rk, const char *topic, const char *key, const void *val, size_t len,
@@ -87,97 +143,87 @@ static bool contains(const uint64_t *sorted, size_t n, uint64_t h)
     return n && bsearch(&h, sorted, n, sizeof h, cmp_u64);
 }
 
-/* The chunk hashes of blob in order (*hashes) and the end of each chunk. */
-static long chunk_hashes(const uint8_t *blob, size_t len, uint64_t **hashes, size_t **ends)
-{
-    long n = segstream_state_chunk_ends(blob, len, ends);
-    if (n < 0)
-        return -1;
-    *hashes = malloc(((size_t)n + 1) * sizeof **hashes);
-    if (!*hashes) {
-        free(*ends);
-        return -1;
-    }
-    for (long i = 0, start = 0; i < n; start = (long)(*ends)[i++])
-        (*hashes)[i] = fnv64(blob + start, (*ends)[i] - (size_t)start);
-    return n;
-}
-
 static uint64_t *sorted_copy(const uint64_t *v, size_t n)
 {
     uint64_t *s = malloc((n + 1) * sizeof *s);
-    if (s) {
+    if (s && n) {
         memcpy(s, v, n * sizeof *s);
         qsort(s, n, sizeof *s, cmp_u64);
     }
     return s;
 }
 
+/* Whether v[i] appears in v before i: a repeated chunk is sent or deleted once. */
+static bool repeated(const uint64_t *v, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (v[j] == v[i])
+            return true;
+    return false;
+}
+
 int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
-                          segstream_err *err)
+                          size_t len, const segstream_state_stored *stored, segstream_state_stored *written,
+                          segstream_state_write_stats *stats, segstream_err *err)
 {
     int rc = -1;
-    uint64_t *hashes = NULL, *old = NULL, *old_sorted = NULL, *new_sorted = NULL;
-    size_t *ends = NULL, *old_ends = NULL, written = 0;
-    char *manifest = NULL;
-    long n = chunk_hashes(blob, len, &hashes, &ends), n_old = 0;
-    if (n < 0)
+    double t0 = ms_now(), t1 = t0;
+    segstream_state_stored now = {0};
+    uint64_t *old_sorted = NULL, *new_sorted = NULL, blob_hash = 0;
+    size_t bytes = 0, n_written = 0, n_deleted = 0, n_old = stored && stored->known ? stored->n : 0;
+    char *manifest = NULL, key[512];
+    if (written)
+        segstream_state_stored_clear(written);
+    if (segstream_state_chunk_list(blob, len, &now, &blob_hash) ||
+        !(old_sorted = sorted_copy(n_old ? stored->hashes : NULL, n_old)) ||
+        !(new_sorted = sorted_copy(now.hashes, now.n)))
         goto oom;
-    if (stored && stored->blob) {
-        n_old = chunk_hashes(stored->blob, stored->len, &old, &old_ends);
-        if (n_old < 0 || !(old_sorted = sorted_copy(old, (size_t)n_old)))
-            goto oom;
-    }
-    if (!(new_sorted = sorted_copy(hashes, (size_t)n)))
-        goto oom;
-    char key[512];
+    t1 = ms_now();
     /* new chunks: those the topic lacks, once each */
-    for (long i = 0, start = 0; i < n; start = (long)ends[i++]) {
-        bool seen_before = false;
-        for (long j = 0; j < i && !seen_before; j++)
-            seen_before = hashes[j] == hashes[i];
-        if (seen_before || contains(old_sorted, (size_t)n_old, hashes[i]))
+    for (size_t i = 0, start = 0; i < now.n; start += now.lens[i++]) {
+        if (contains(old_sorted, n_old, now.hashes[i]) || repeated(now.hashes, i))
             continue;
-        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, hashes[i]);
-        if (produce(producer, topic, key, blob + start, ends[i] - (size_t)start, err))
+        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, now.hashes[i]);
+        if (produce(producer, topic, key, blob + start, now.lens[i], err))
             goto done;
-        written += ends[i] - (size_t)start;
+        bytes += now.lens[i];
+        n_written++;
     }
     /* deletions: chunks of the stored snapshot the new one does not use */
-    for (long i = 0; i < n_old; i++) {
-        if (contains(new_sorted, (size_t)n, old[i]))
+    for (size_t i = 0; i < n_old; i++) {
+        if (contains(new_sorted, now.n, stored->hashes[i]) || repeated(stored->hashes, i))
             continue;
-        bool dup = false;
-        for (long j = 0; j < i && !dup; j++)
-            dup = old[j] == old[i];
-        if (dup)
-            continue;
-        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, old[i]);
+        snprintf(key, sizeof key, "%s/c-%016" PRIx64, prefix, stored->hashes[i]);
         if (produce(producer, topic, key, NULL, 0, err))
             goto done;
+        n_deleted++;
     }
     for (size_t i = 0; stored && i < stored->legacy_chunks; i++) {
         snprintf(key, sizeof key, "%s/chunk-%zu", prefix, i);
         if (produce(producer, topic, key, NULL, 0, err))
             goto done;
     }
-    size_t cap = 96 + 17 * (size_t)n;
+    size_t cap = 96 + 17 * now.n;
     if (!(manifest = malloc(cap)))
         goto oom;
-    size_t m = (size_t)snprintf(manifest, cap, "segstream-state v2 %ld %zu %016" PRIx64, n, len, fnv64(blob, len));
-    for (long i = 0; i < n; i++)
-        m += (size_t)snprintf(manifest + m, cap - m, " %016" PRIx64, hashes[i]);
+    size_t m = (size_t)snprintf(manifest, cap, "segstream-state v2 %zu %zu %016" PRIx64, now.n, len, blob_hash);
+    for (size_t i = 0; i < now.n; i++)
+        m += (size_t)snprintf(manifest + m, cap - m, " %016" PRIx64, now.hashes[i]);
     if (produce(producer, topic, prefix, manifest, m, err))
         goto done;
-    if (bytes_written)
-        *bytes_written = written;
+    if (stats)
+        *stats = (segstream_state_write_stats){bytes, now.n, n_written, n_deleted, t1 - t0, ms_now() - t1};
+    if (written) {
+        *written = now;
+        now = (segstream_state_stored){0};
+    }
     rc = 0;
     goto done;
 oom:
     segstream_err_set(err, "state snapshot of %zu bytes: out of memory", len);
 done:
-    free(hashes), free(ends), free(old), free(old_ends), free(old_sorted), free(new_sorted), free(manifest);
+    segstream_state_stored_clear(&now);
+    free(old_sorted), free(new_sorted), free(manifest);
     return rc;
 }
 
@@ -267,7 +313,8 @@ static int keep(chunk_map *m, uint64_t id, const rd_kafka_message_t *msg)
     return 0;
 }
 
-/* Assembles the manifest's blob from the chunks; 0, or -1 with err. */
+/* Assembles the manifest's blob from the chunks and, for format 2, keeps
+ * its chunk list in found->stored; 0, or -1 with err. */
 static int assemble(const char *topic, const char *manifest, chunk_map *v1, chunk_map *v2, uint8_t **blob,
                     size_t *len, segstream_state_found *found, segstream_err *err)
 {
@@ -280,8 +327,16 @@ static int assemble(const char *topic, const char *manifest, chunk_map *v1, chun
         want_chunks > want_len / (version == 1 ? 1 : SEGSTREAM_STATE_CHUNK_MIN / 2) + 1)
         return segstream_err_set(err, "state topic %s: bad manifest '%.80s'", topic, manifest);
     uint8_t *b = malloc(want_len ? want_len : 1);
-    if (!b)
+    segstream_state_stored list = {.known = version == 2, .legacy_chunks = version == 1 ? want_chunks : 0};
+    if (version == 2) {
+        list.hashes = malloc((want_chunks + 1) * sizeof *list.hashes);
+        list.lens = malloc((want_chunks + 1) * sizeof *list.lens);
+    }
+    if (!b || (version == 2 && (!list.hashes || !list.lens))) {
+        free(b);
+        segstream_state_stored_clear(&list);
         return segstream_err_set(err, "state topic %s: out of memory for a %zu-byte snapshot", topic, want_len);
+    }
     size_t off = 0, i = 0;
     const char *p = manifest + used;
     for (; i < want_chunks; i++) {
@@ -295,8 +350,10 @@ static int assemble(const char *topic, const char *manifest, chunk_map *v1, chun
                 break;
             p += adv;
             c = map_find(v2, h, false);
-            if (c && c->present && fnv64(c->data, c->len) != h)
+            if (!c || !c->present || fnv64(c->data, c->len) != h || c->len > UINT32_MAX)
                 break;
+            list.hashes[i] = h;
+            list.lens[i] = (uint32_t)c->len;
         }
         if (!c || !c->present || c->len > want_len - off)
             break;
@@ -308,19 +365,22 @@ static int assemble(const char *topic, const char *manifest, chunk_map *v1, chun
         *len = want_len;
         found->version = version;
         found->chunks = want_chunks;
+        list.n = version == 2 ? want_chunks : 0;
+        found->stored = list;
         return 0;
     }
     free(b);
+    segstream_state_stored_clear(&list);
     return segstream_err_set(err, "state topic %s: the chunks do not match the manifest '%.80s'", topic, manifest);
 }
 
 int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const char *prefix, uint8_t **blob,
                          size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err)
 {
-    segstream_state_found none = {0, 0};
+    segstream_state_found none = {0};
     if (!found)
         found = &none;
-    *found = none;
+    *found = (segstream_state_found){0};
     *blob = NULL;
     *len = 0;
     char errstr[512];
@@ -401,6 +461,7 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
 done:
     map_free(&v1), map_free(&v2);
     free(manifest);
+    segstream_state_stored_clear(&none.stored);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;

@@ -9,7 +9,10 @@
  * all to partition 0 so their order is total. A write sends only the chunks
  * the topic does not hold yet and deletes (null value) those the new
  * manifest no longer names, so a checkpoint costs what changed since the
- * last one, and compaction keeps exactly the latest snapshot's chunks.
+ * last one, and compaction keeps exactly the latest snapshot's chunks. The
+ * writer knows what the topic holds from the last committed manifest's chunk
+ * list (segstream_state_stored, kept by the caller), so a write reads the
+ * new snapshot once (cuts and hashes in one pass) and never the old one.
  * A reader (read_committed) keeps the latest value of every key and at the
  * end assembles the latest manifest's chunks; the hashes guard against a
  * mismatch. Aborted writes, deletions included, are invisible to it.
@@ -27,6 +30,7 @@
 #include "common/err.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,34 +39,59 @@
 #define SEGSTREAM_STATE_CHUNK_MIN (8u * 1024u)
 #define SEGSTREAM_STATE_CHUNK_MAX (256u * 1024u)
 
-/* What the state topic holds under a prefix, as far as the writer knows. */
+/* What the state topic holds under a prefix, as far as the writer knows:
+ * the chunk list of the last manifest written (and committed) or read back,
+ * so that a write compares chunk hashes instead of cutting and hashing the
+ * previous snapshot again. The stage keeps one from the restore on and
+ * replaces it only when a transaction commits: an aborted write leaves the
+ * topic, and so this list, as it was. */
 typedef struct segstream_state_stored {
-    const uint8_t *blob;  /* the snapshot the topic holds in format v2 (committed), or NULL:
-                             unknown or none, so every chunk is written */
-    size_t len;
-    size_t legacy_chunks; /* v1 chunks "<prefix>/chunk-<i>", i < this, to delete */
+    bool known;            /* false: unknown or none, so every chunk is written */
+    size_t n;              /* chunks, in manifest order (a hash may repeat) */
+    uint64_t *hashes;      /* malloc'ed, owned by the struct */
+    uint32_t *lens;        /* each chunk's length, malloc'ed, owned */
+    size_t legacy_chunks;  /* v1 chunks "<prefix>/chunk-<i>", i < this, to delete */
 } segstream_state_stored;
+
+/* Frees the lists and leaves *s unknown (a zeroed struct is unknown too). */
+void segstream_state_stored_clear(segstream_state_stored *s);
 
 /* What segstream_state_read found. */
 typedef struct segstream_state_found {
     int version;   /* 0: no snapshot; 1 or 2: the manifest's format */
     size_t chunks; /* the manifest's chunk count */
+    /* what the next write builds on: format 2's chunk list, or format 1's
+     * chunks to delete; the caller frees it (segstream_state_stored_clear) */
+    segstream_state_stored stored;
 } segstream_state_found;
+
+/* What one write cost: for the stage's per-batch log line. */
+typedef struct segstream_state_write_stats {
+    size_t bytes_written;  /* chunk bytes sent */
+    size_t chunks, chunks_written, deletions;
+    double hash_ms;        /* cutting, hashing and diffing against `stored` */
+    double produce_ms;     /* handing chunks, deletions and manifest to the producer */
+} segstream_state_write_stats;
 
 /* Produces blob to `topic` partition 0 through the transactional producer
  * (a transaction must be open): the chunks `stored` does not hold, deletions
  * of those it holds that blob does not use, then the manifest. stored may
- * be NULL (= nothing known). *bytes_written (may be NULL) gets the chunk
- * bytes sent. Returns 0 or -1 with err. */
+ * be NULL (= nothing known). The blob is read once: cut points, chunk hashes
+ * and the whole-blob hash in one pass. *written (may be NULL; cleared first)
+ * gets blob's chunk list: what the topic holds once the transaction
+ * commits, for the caller to keep as the next `stored` then (and to clear if
+ * it aborts). stats (may be NULL) gets what it cost. Returns 0 or -1 with
+ * err (*written is then unknown). */
 int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *prefix, const uint8_t *blob,
-                          size_t len, const segstream_state_stored *stored, size_t *bytes_written,
-                          segstream_err *err);
+                          size_t len, const segstream_state_stored *stored, segstream_state_stored *written,
+                          segstream_state_write_stats *stats, segstream_err *err);
 
 /* Reads `topic` partition 0 from the beginning to its end with a new
  * read_committed consumer made from conf (duplicated, still the caller's) and
  * returns the latest complete snapshot of `prefix` in *blob (malloc'ed, the
  * caller frees), or *blob = NULL when there is none. found (may be NULL)
- * says which format held it. Blocks up to about timeout_ms. Returns 0 or -1
+ * says which format held it and what a write after it builds on (the
+ * caller clears found->stored, also after an error). Blocks up to about timeout_ms. Returns 0 or -1
  * with err. */
 int segstream_state_read(const rd_kafka_conf_t *conf, const char *topic, const char *prefix, uint8_t **blob,
                          size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err);
@@ -72,5 +101,11 @@ int segstream_state_read(const rd_kafka_conf_t *conf, const char *topic, const c
  * (malloc'ed, the caller frees), or -1 when out of memory. A function of the
  * bytes only, exposed for the tests. */
 long segstream_state_chunk_ends(const uint8_t *blob, size_t len, size_t **ends);
+
+/* The one pass a write makes over blob: its chunk list in *out (cleared
+ * first; known = true, no legacy chunks) and the FNV-1a 64 hash of the whole
+ * blob in *blob_hash (the manifest's). Returns 0, or -1 when out of memory.
+ * Exposed for the tests. */
+int segstream_state_chunk_list(const uint8_t *blob, size_t len, segstream_state_stored *out, uint64_t *blob_hash);
 
 #endif
