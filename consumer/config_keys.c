@@ -166,7 +166,9 @@ static const segstream_config_key keys[] = {
     STR("group.id", "segstream", check_id, "Kafka consumer group of the instances sharing the input"),
     STR("instance.id", "segstream-0", check_id, "names this instance; part of its transactional id, unique per instance"),
     INT("batch.max_events", "1000", 1, 1000000, "most input events in one batch (one transaction)"),
-    INT("batch.max_ms", "500", 1, 600000, "a batch closes after this many milliseconds even if not full"),
+    INT("batch.max_ms", "500", 1, 600000,
+        "a batch closes this many milliseconds after its first event even if not full (one whose events were "
+        "already queued when the previous batch committed closes as soon as the queue runs dry)"),
     INT("batch.max_bytes", "16777216", 1024, 1073741824,
         "a batch closes when its input messages reach this many bytes (bounds memory with large texts)"),
     INT("pipeline.max_text_bytes", "65536", 16, 16777216,

@@ -14,6 +14,11 @@
  *   sequence however fetches interleave; with the encoder's batch-invariant
  *   floats, batch boundaries do not matter either, and a restart, a replay
  *   or another batch size gives the same bytes.
+ * - Batch close: by count, bytes, or batch.max_ms after the first event;
+ *   but a batch whose first event was already queued when the previous batch
+ *   committed closes as soon as the queue runs dry (group commit): its
+ *   events have waited a whole batch already, and a busy stream then commits
+ *   as often as the transactions allow instead of adding the wait each time.
  * - One snapshot of the whole pipeline per transaction (state_store.h), key
  *   "<group.id>/model": one instance per group (scale-out is a later issue).
  *   So an assignment of only some input partitions is held back for up to
@@ -53,6 +58,10 @@
 #include <unistd.h>
 
 #define MAX_PRODUCER_RESTARTS 3
+/* Readiness asks the broker itself only after this long without a commit. */
+#define READINESS_PROBE_AFTER_MS 5000
+/* An event taken this soon after a batch ended was waiting in the queue. */
+#define QUEUED_WITHIN_MS 2
 #ifndef SEGSTREAM_VERSION
 #define SEGSTREAM_VERSION "unknown" /* defined for the executable only */
 #endif
@@ -121,6 +130,12 @@ typedef struct stage {
     pending **batch;
     size_t n, cap, batch_bytes;
     int64_t batch_start;
+    /* When the last batch ended, and whether the open batch's first event was
+     * already queued then: such a batch closes as soon as the input runs dry
+     * (its events have waited a batch already; group commit), the others
+     * batch.max_ms after their first event (see release). */
+    int64_t flushed_ms;
+    bool batch_queued;
     int64_t max_events, max_ms, max_bytes, partition_idle_ms;
     /* committed positions of the assigned partitions (the rewind target and
      * the base of the lag gauge), and the replay's end offsets */
@@ -130,6 +145,7 @@ typedef struct stage {
     segstream_stage_metrics m;
     segstream_http_server *http;
     int64_t last_input_ms, last_gauges_ms;
+    int64_t last_commit_ms; /* when a transaction last committed: the broker answered then */
     bool assigned;
     /* Until then a partial assignment is held back (see whole_input_wait). */
     int64_t partial_until_ms, session_timeout_ms;
@@ -507,7 +523,11 @@ static rd_kafka_error_t *txn_retrying(stage *s, txn_step step, const rd_kafka_to
     return ke;
 }
 
-static void update_gauges(stage *s)
+/* The gauges, and readiness. probe: ask the broker for a log end (a round
+ * trip that can wait up to 500 ms behind the consumer's fetch long-poll on
+ * the same connection), for when nothing else shows that the broker answers;
+ * a transaction that just committed shows it, so busy stages never probe. */
+static void update_gauges(stage *s, bool probe)
 {
     segstream_pipeline_stats st;
     segstream_pipeline_get_stats(s->p, &st);
@@ -525,7 +545,13 @@ static void update_gauges(stage *s)
     /* readiness, actively: one log-end query to the leader of an assigned
      * partition (librdkafka's all-brokers-down event alone proved unreliable
      * when the stage sat idle) */
-    if (s->consumer && s->assigned && s->positions->cnt) {
+    if (!probe) {
+        bool waiting = s->partial_until_ms != 0;
+        segstream_http_set_ready(s->http, s->assigned && !waiting,
+                                 !s->assigned ? "no partitions assigned"
+                                 : waiting    ? "waiting for the whole input"
+                                              : NULL);
+    } else if (s->consumer && s->assigned && s->positions->cnt) {
         int64_t lo, hi;
         const rd_kafka_topic_partition_t *tp = &s->positions->elems[0];
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(s->consumer, tp->topic, tp->partition, &lo, &hi, 500);
@@ -628,7 +654,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
-    segstream_http_set_ready(s->http, s->assigned, s->assigned ? NULL : "no partitions assigned");
+    s->last_commit_ms = now_ms();
     segstream_pipeline_get_stats(s->p, &after);
     segstream_counter_add(s->m.events_in, n);
     segstream_counter_add(s->m.events_out, after.changes - before.changes);
@@ -636,7 +662,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_histogram_observe(s->m.batch_size, (double)n);
     segstream_histogram_observe(s->m.encode_seconds, (double)(after.encode_ns - before.encode_ns) / 1e9);
     segstream_counter_add(s->m.transactions, 1);
-    update_gauges(s);
+    update_gauges(s, false);
     segstream_log_kv(SEGSTREAM_LOG_DEBUG,
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
@@ -792,8 +818,10 @@ static void release(stage *s, int64_t now)
         pending *p = segstream_merge_pop(s->merge, now, s->partition_idle_ms);
         if (!p)
             break;
-        if (!s->n)
+        if (!s->n) {
             s->batch_start = now;
+            s->batch_queued = now - s->flushed_ms <= QUEUED_WITHIN_MS;
+        }
         s->batch[s->n++] = p;
         s->batch_bytes += p->m->len;
     }
@@ -995,7 +1023,8 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         goto fail;
     s.last_input_ms = now_ms();
     while (!g_stop && !s.fatal) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.n ? 10 : 100);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.batch_queued && s.n ? 1 : s.n ? 10 : 100);
+        bool ran_dry = !msg;
         rd_kafka_poll(s.producer, 0); /* the producer's error callbacks */
         segstream_http_heartbeat(s.http);
         if (!s.fatal && segstream_kafka_auth_check(&s.fatal_err))
@@ -1009,11 +1038,11 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             release(&s, now);
         bool replay_done = s.replay && segstream_merge_all_finished(s.merge);
         bool due = s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
-                           now - s.batch_start >= s.max_ms || replay_done);
+                           now - s.batch_start >= s.max_ms || (s.batch_queued && ran_dry) || replay_done);
         if (due) {
             if (flush_batch(&s, &err))
                 goto fail;
-            s.last_input_ms = now_ms(); /* a slow batch is not idleness: count from its end */
+            s.last_input_ms = s.flushed_ms = now_ms(); /* a slow batch is not idleness: count from its end */
         }
         if (replay_done && !s.n) {
             segstream_log_info("replay reached its end");
@@ -1025,7 +1054,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             break;
         }
         if (now - s.last_gauges_ms >= 1000)
-            update_gauges(&s);
+            update_gauges(&s, now - s.last_commit_ms >= READINESS_PROBE_AFTER_MS);
     }
     if (s.fatal) {
         err = s.fatal_err;
