@@ -29,8 +29,9 @@
  * - Errors: an abortable transaction error aborts, restores the last
  *   committed snapshot and seeks back to the committed positions (the events
  *   come again). A retriable one is retried. A fatal producer error (not a
- *   fencing) recreates the producer, whose init_transactions aborts what was
- *   open, then rewinds the same way; a few in a row without a commit between
+ *   fencing) recreates the producer, whose init_transactions settles what was
+ *   open, then reads the last commit back from the topics (the failed commit
+ *   may have been applied) and rewinds to it; a few in a row without a commit between
  *   them stop the process (exit 1, for systemd to restart it). Fencing (another
  *   instance took our transactional id) and pipeline failures stop at once.
  * - Back-pressure: a partition whose buffered events reach four batches is
@@ -151,6 +152,10 @@ typedef struct stage {
     int64_t partial_until_ms, session_timeout_ms;
     uint64_t dlq_in_batch;
     int producer_restarts; /* since the last commit */
+    /* Fault injection for tests (SEGSTREAM_TEST_LOSE_COMMIT=N): the Nth
+     * commit of this process succeeds on the broker, but the stage is told
+     * a fatal error, as when the EndTxn response is lost. 0 = off. */
+    long lose_commit_at, commits;
 } stage;
 
 static void drop_batch(stage *s)
@@ -244,8 +249,9 @@ static int restore_state(stage *s, segstream_err *err)
     return 0;
 }
 
-/* On assignment: state, then the group's committed offsets as positions. */
-static int on_assign(stage *s, rd_kafka_topic_partition_list_t *parts, segstream_err *err)
+/* The state and the group's offsets of parts as the last committed
+ * transaction left them in the topics; the offsets become the positions. */
+static int read_committed(stage *s, const rd_kafka_topic_partition_list_t *parts, segstream_err *err)
 {
     if (restore_state(s, err))
         return -1;
@@ -257,6 +263,14 @@ static int on_assign(stage *s, rd_kafka_topic_partition_list_t *parts, segstream
     }
     rd_kafka_topic_partition_list_destroy(s->positions);
     s->positions = committed;
+    return 0;
+}
+
+/* On assignment: state, then the group's committed offsets as positions. */
+static int on_assign(stage *s, rd_kafka_topic_partition_list_t *parts, segstream_err *err)
+{
+    if (read_committed(s, parts, err))
+        return -1;
     return merge_reset(s, err);
 }
 
@@ -434,10 +448,17 @@ static int on_dead_letter(void *ctx, const segstream_dead_letter *dl, segstream_
 
 /* Puts back the last committed state and seeks every assigned partition to
  * its committed position, so the events after it come again. */
-static int rewind_to_committed(stage *s, segstream_err *err)
+/* Back to the last commit: our own copy of it, or (reread) the topics'. */
+static int rewind_to_committed(stage *s, bool reread, segstream_err *err)
 {
     drop_batch(s);
-    if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err))
+    if (reread) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_copy(s->positions);
+        int rc = read_committed(s, parts, err);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (rc)
+            return -1;
+    } else if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err))
         return -1;
     rd_kafka_topic_partition_list_t *to = rd_kafka_topic_partition_list_copy(s->positions);
     for (int i = 0; i < to->cnt; i++)
@@ -464,7 +485,7 @@ static int abort_and_rewind(stage *s, segstream_err *err)
         return -1;
     }
     segstream_counter_add(s->m.transaction_aborts, 1);
-    return rewind_to_committed(s, err);
+    return rewind_to_committed(s, false, err);
 }
 
 /* The outcome of one transactional call: 0 done, 1 aborted and rewound (the
@@ -644,6 +665,12 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     t = txn_result(s, txn_retrying(s, TXN_COMMIT, NULL, 300000), "commit_transaction", err);
     if (t)
         goto txn_done;
+    if (s->lose_commit_at && ++s->commits == s->lose_commit_at) {
+        segstream_err_set(err, "commit_transaction: fatal error after the broker committed (injected by "
+                               "SEGSTREAM_TEST_LOSE_COMMIT)");
+        t = -1;
+        goto txn_done;
+    }
     double t_end = now_fms();
     segstream_http_heartbeat(s->http);
     set_committed(s, blob, blob_len);
@@ -751,7 +778,12 @@ static int restart_producer(stage *s, segstream_err *err)
     s->producer = NULL;
     if (start_producer(s, err))
         return -1;
-    return rewind_to_committed(s, err);
+    /* A fatal error can come after the broker applied the commit (a lost
+     * EndTxn response, say); init_transactions has settled the transaction
+     * one way or the other, so the topics, not our copy, say where we are,
+     * as on an assignment. A replay keeps no state in the topics: it can only
+     * go back to its own copy. */
+    return rewind_to_committed(s, !s->replay, err);
 }
 
 /* A polled message: end-of-partition news, an error, or an input to buffer. */
@@ -872,6 +904,8 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     s->max_events = segstream_config_int(cfg, "batch.max_events");
     s->max_ms = segstream_config_int(cfg, "batch.max_ms");
     s->max_bytes = segstream_config_int(cfg, "batch.max_bytes");
+    const char *lose = getenv("SEGSTREAM_TEST_LOSE_COMMIT");
+    s->lose_commit_at = lose ? strtol(lose, NULL, 10) : 0;
     s->partition_idle_ms = s->replay ? INT64_MAX / 4 : segstream_config_duration_ms(cfg, "pipeline.partition_idle");
     s->positions = rd_kafka_topic_partition_list_new(1);
     s->paused = rd_kafka_topic_partition_list_new(4);

@@ -18,6 +18,11 @@
 #            (neither commits a batch) until the second stops; then the first takes
 #            all partitions and finishes -> output equal, line for line, to a run that
 #            was alone in its group (an order fixed by event time across partitions).
+#   lostcommit: 300 events in batches of 10; the third commit reaches the broker but
+#            the stage is told it failed fatally (SEGSTREAM_TEST_LOSE_COMMIT=3, as when
+#            EndTxn's response is lost): it recreates the producer and takes state and
+#            offsets back from the topics, not from its own older copy (which would
+#            write that batch twice) -> the same output as e2e.
 #   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
 #            without text between 100 good events -> the dead-letter topic with the
 #            original key and value and the segstream.* headers; an event whose text
@@ -31,7 +36,7 @@
 set -euo pipefail
 . "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
-mode=${1:?usage: kafka_stage.sh e2e|restart|kill|confluent|join|poison KAFKA_RAW}
+mode=${1:?usage: kafka_stage.sh e2e|restart|kill|confluent|join|lostcommit|poison KAFKA_RAW}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
@@ -115,6 +120,16 @@ kill)
   "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set batch.max_events=10 \
     --set kafka.session.timeout.ms=6000 --exit-when-idle 5 2> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
   grep -q '"restored a' "$work/stage.log" || { cat "$work/stage.log"; echo "the restart did not restore"; exit 1; } ;;
+lostcommit)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
+  SEGSTREAM_TEST_LOSE_COMMIT=3 "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= \
+    --set batch.max_events=10 --exit-when-idle 5 2> "$work/stage.log" || { cat "$work/stage.log"; exit 1; }
+  grep -q 'injected by SEGSTREAM_TEST_LOSE_COMMIT.*recreating the producer' "$work/stage.log" ||
+    { cat "$work/stage.log"; echo "the injected fault did not happen"; exit 1; }
+  grep -q '"restored a' "$work/stage.log" ||
+    { cat "$work/stage.log"; echo "the state was not read back from the topic after the fault"; exit 1; }
+  grep -q '"stopped","events":300,' "$work/stage.log" ||
+    { cat "$work/stage.log"; echo "expected each of the 300 events processed once"; exit 1; } ;;
 join)
   "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 3 < "$work/events.ndjson"
   opts=(--set metrics.listen= --set batch.max_events=10 --set log.level=debug --set kafka.session.timeout.ms=6000)
