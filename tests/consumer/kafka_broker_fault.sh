@@ -85,4 +85,6 @@ pid=
 [ -s "$work/clean.ndjson" ] || fail "the clean run wrote nothing"
 cmp -s "$work/clean.ndjson" "$work/fault.ndjson" ||
   { diff "$work/clean.ndjson" "$work/fault.ndjson" | head -n 6; fail "output after the outage differs from the clean run's"; }
-echo "outage survived: $(wc -l < "$work/fault.ndjson") records, equal to the clean run's"
+echo "outage survived: $(wc -l < "$work/fault.ndjson") records, equal to the clean run's" \
+  "(recovery in the log: $(grep -c 'recreating the producer' "$work/fault.log" || true) new producers," \
+  "$(grep -c 'aborting the transaction' "$work/fault.log" || true) aborts)"
