@@ -447,8 +447,8 @@ static int on_dead_letter(void *ctx, const segstream_dead_letter *dl, segstream_
 }
 
 /* Puts back the last committed state and seeks every assigned partition to
- * its committed position, so the events after it come again. */
-/* Back to the last commit: our own copy of it, or (reread) the topics'. */
+ * its committed position, so the events after it come again: the state and
+ * positions of our own copy of that commit, or (reread) the topics'. */
 static int rewind_to_committed(stage *s, bool reread, segstream_err *err)
 {
     drop_batch(s);
