@@ -296,6 +296,7 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
         if (t > u->last_time[i])
             u->last_time[i] = t;
     }
+    u->shard[i] = ev->shard;
     /* store, then assign from what is stored: the sweep sees the same vector */
     cl_profile_encode(c->opt.profile_codec, p, c->d, u->profile + (size_t)i * pb);
     cl_profile_decode(c->opt.profile_codec, u->profile + (size_t)i * pb, c->d, p);
@@ -339,6 +340,7 @@ static int buffer_event(segstream_cluster *c, const segstream_cluster_event *ev,
     memset(b, 0, sizeof *b);
     b->op = ev->op;
     b->event_time = ev->event_time;
+    b->shard = ev->shard;
     b->user_id = strdup(ev->user_id);
     int bad = !b->user_id;
     if (ev->op != SEGSTREAM_CLUSTER_OP_DELETE) {
@@ -394,7 +396,7 @@ int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluste
     for (long i = 0; i < c->n_boot; i++) {
         cl_boot_event *b = &c->boot[i];
         segstream_cluster_event ev = {b->user_id, b->op, b->vector, (const char *const *)b->words, b->n_words,
-                                      b->event_time};
+                                      b->event_time, b->shard};
         if (cl_apply_event(c, &ev, b->vector, sink, 0, err))
             return segstream_err_prefix(err, "cluster bootstrap replay");
     }

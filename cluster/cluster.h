@@ -92,6 +92,8 @@ typedef struct segstream_cluster_event {
     const char *const *words; /* the text's word tokens, for labels; may be NULL */
     size_t n_words;
     int64_t event_time;       /* epoch milliseconds */
+    int32_t shard;            /* where the event came from (the stage: its input partition); a user belongs
+                                 to the shard of its latest event, and snapshots can be split by shard */
 } segstream_cluster_event;
 
 /* Why an event was refused: stable codes for the dead-letter topic. */
@@ -249,5 +251,31 @@ int segstream_cluster_snapshot_sizes(const segstream_cluster *c, segstream_clust
 /* Rebuilds a model from a blob. A corrupt, truncated or foreign blob is an
  * error (NULL with err), never a crash. */
 segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err);
+
+/* The users of one shard, apart from the model: for a store keyed by input
+ * partition, where a part that did not change need not be written again. */
+typedef struct segstream_cluster_user_part {
+    int32_t shard;
+    const uint8_t *blob; /* from segstream_cluster_snapshot_split: malloc'ed, freed by ..._user_parts_free */
+    size_t len;
+} segstream_cluster_user_part;
+
+/* The same state as segstream_cluster_snapshot, split: *model gets the blob
+ * without the user records (it keeps their count and the sweep position),
+ * *parts one blob per shard that has users, in ascending shard order (NULL
+ * and 0 when there are no users). Each record keeps its place in the user
+ * order, so restoring the parts gives back the same model, bit for bit.
+ * Returns 0 or -1 (nothing to free then). */
+int segstream_cluster_snapshot_split(const segstream_cluster *c, uint8_t **model, size_t *model_len,
+                                     segstream_cluster_user_part **parts, size_t *n_parts, segstream_err *err);
+void segstream_cluster_user_parts_free(segstream_cluster_user_part *parts, size_t n);
+
+/* Rebuilds a model from a split snapshot: the model blob and all its user
+ * parts, in any order (a whole blob of segstream_cluster_snapshot is taken
+ * too, with no parts). Parts that do not add up to the model's users (one
+ * missing, a user twice, a foreign part) are an error, as is any corruption. */
+segstream_cluster *segstream_cluster_restore_split(const uint8_t *model, size_t model_len,
+                                                   const segstream_cluster_user_part *parts, size_t n_parts,
+                                                   segstream_err *err);
 
 #endif

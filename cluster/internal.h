@@ -65,6 +65,7 @@ typedef struct cl_users {
     int64_t *last_time;
     int64_t *seen_version; /* model version the assignment was last checked against */
     int64_t *left_segment_id; /* the segment the user last moved out of, -1 none (see sweep.c) */
+    int32_t *shard;    /* per user: the shard of the user's latest event (snapshot parts) */
 } cl_users;
 
 int cl_users_init(cl_users *u, long cap, size_t profile_bytes);
@@ -99,6 +100,7 @@ typedef struct cl_boot_event {
     char **words;
     size_t n_words;
     int64_t event_time;
+    int32_t shard;
 } cl_boot_event;
 
 struct segstream_cluster {

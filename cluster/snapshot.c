@@ -25,9 +25,12 @@
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 3u /* 2: options gained max_users; 3: sparse panes, users gained left_segment_id */
-#define SNAPSHOT_DENSE_PANES_VERSION 2u /* still restored */
+#define SNAPSHOT_VERSION 4u /* 2: options gained max_users; 3: sparse panes, users gained left_segment_id;
+                                  4: users and buffered events gained their shard, users may be apart */
+#define SNAPSHOT_DENSE_PANES_VERSION 2u /* still restored, as is 3 */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
+#define PART_MAGIC "SEGSTRUP"
+#define PART_VERSION 1u
 
 typedef struct writer {
     uint8_t *p;
@@ -316,8 +319,49 @@ static void put_panes(writer *w, const segstream_cluster *c)
     free(bits);
 }
 
+static void put_user(writer *w, const segstream_cluster *c, long i)
+{
+    const cl_users *u = &c->users;
+    put_str(w, u->id[i]);
+    put(w, u->profile + (size_t)i * c->profile_bytes, c->profile_bytes);
+    put_floats(w, &u->weight[i], 1);
+    put_i64(w, u->segment[i]);
+    put_i64(w, u->segment_id[i]);
+    put_floats(w, &u->similarity[i], 1);
+    put_i64(w, u->last_time[i]);
+    put_i64(w, u->seen_version[i]);
+    put_i64(w, u->left_segment_id[i]);
+    put_i64(w, u->shard[i]);
+}
+
+/* Magic, version, payload length and checksum into the first HEADER_BYTES. */
+static void seal(writer *w, const char *magic, uint32_t version)
+{
+    size_t payload = w->n - HEADER_BYTES;
+    memcpy(w->p, magic, 8);
+    for (int i = 0; i < 4; i++)
+        w->p[8 + i] = (uint8_t)(version >> (8 * i));
+    uint64_t sum = fnv64(w->p + HEADER_BYTES, payload);
+    for (int i = 0; i < 8; i++) {
+        w->p[12 + i] = (uint8_t)((uint64_t)payload >> (8 * i));
+        w->p[20 + i] = (uint8_t)(sum >> (8 * i));
+    }
+}
+
+static uint64_t sealed_checksum(const uint8_t *blob)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)blob[20 + i] << (8 * i);
+    return v;
+}
+
+/* parts == NULL: the users inline (the whole state in one blob); otherwise
+ * they are in parts (sealed already) and the blob lists each part's shard,
+ * user count and checksum, so restore can tell a missing or stale part. */
 static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len,
-                          segstream_cluster_snapshot_parts *sizes, segstream_err *err)
+                          segstream_cluster_snapshot_parts *sizes, const segstream_cluster_user_part *parts,
+                          const long *part_users, size_t n_parts, segstream_err *err)
 {
     writer w = {0};
     uint8_t header[HEADER_BYTES] = {0};
@@ -369,16 +413,17 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
     size_t users_at = w.n;
     const cl_users *u = &c->users;
     put_i64(&w, u->n);
-    for (long i = 0; i < u->n; i++) {
-        put_str(&w, u->id[i]);
-        put(&w, u->profile + (size_t)i * c->profile_bytes, c->profile_bytes);
-        put_floats(&w, &u->weight[i], 1);
-        put_i64(&w, u->segment[i]);
-        put_i64(&w, u->segment_id[i]);
-        put_floats(&w, &u->similarity[i], 1);
-        put_i64(&w, u->last_time[i]);
-        put_i64(&w, u->seen_version[i]);
-        put_i64(&w, u->left_segment_id[i]);
+    put_u32(&w, parts != NULL);
+    if (parts) {
+        put_i64(&w, (int64_t)n_parts);
+        for (size_t q = 0; q < n_parts; q++) {
+            put_i64(&w, parts[q].shard);
+            put_i64(&w, part_users[q]);
+            put_u64(&w, sealed_checksum(parts[q].blob));
+        }
+    } else {
+        for (long i = 0; i < u->n; i++)
+            put_user(&w, c, i);
     }
     size_t boot_at = w.n;
     put_i64(&w, c->n_boot);
@@ -387,6 +432,7 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
         put_str(&w, b->user_id);
         put_i64(&w, b->op);
         put_i64(&w, b->event_time);
+        put_i64(&w, b->shard);
         put_u32(&w, b->vector != NULL);
         if (b->vector)
             put_floats(&w, b->vector, (size_t)c->d);
@@ -398,15 +444,7 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
         free(w.p);
         return segstream_err_set(err, "cluster snapshot: out of memory (%zu bytes written)", w.n);
     }
-    size_t payload = w.n - HEADER_BYTES;
-    memcpy(w.p, SNAPSHOT_MAGIC, 8);
-    for (int i = 0; i < 4; i++)
-        w.p[8 + i] = (uint8_t)(SNAPSHOT_VERSION >> (8 * i));
-    uint64_t sum = fnv64(w.p + HEADER_BYTES, payload);
-    for (int i = 0; i < 8; i++) {
-        w.p[12 + i] = (uint8_t)((uint64_t)payload >> (8 * i));
-        w.p[20 + i] = (uint8_t)(sum >> (8 * i));
-    }
+    seal(&w, SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
     if (sizes) {
         sizes->total = w.n;
         sizes->panes_dense = (size_t)c->n_ring * (8 + kd * 4 + (size_t)c->k * 8);
@@ -429,14 +467,299 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
 
 int segstream_cluster_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *len, segstream_err *err)
 {
-    return write_snapshot(c, blob, len, NULL, err);
+    return write_snapshot(c, blob, len, NULL, NULL, NULL, 0, err);
 }
 
 int segstream_cluster_snapshot_sizes(const segstream_cluster *c, segstream_cluster_snapshot_parts *sizes,
                                      segstream_err *err)
 {
     memset(sizes, 0, sizeof *sizes);
-    return write_snapshot(c, NULL, NULL, sizes, err);
+    return write_snapshot(c, NULL, NULL, sizes, NULL, NULL, 0, err);
+}
+
+void segstream_cluster_user_parts_free(segstream_cluster_user_part *parts, size_t n)
+{
+    for (size_t i = 0; parts && i < n; i++)
+        free((void *)parts[i].blob); /* const for the restore side; these were malloc'ed here */
+    free(parts);
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Part blob: the common header with PART_MAGIC, then shard, user count and
+ * per user its dense index followed by the record the whole blob has. */
+int segstream_cluster_snapshot_split(const segstream_cluster *c, uint8_t **model, size_t *model_len,
+                                     segstream_cluster_user_part **parts_out, size_t *n_parts_out,
+                                     segstream_err *err)
+{
+    const cl_users *u = &c->users;
+    /* the distinct shards, ascending; shard -> part through a small open-addressed map */
+    size_t n_parts = 0, map_cap = 16;
+    int32_t *shards = NULL, *map_shard = NULL;
+    long *map_part = NULL, *part_users = NULL;
+    writer *w = NULL;
+    segstream_cluster_user_part *parts = NULL;
+    map_shard = malloc(map_cap * sizeof *map_shard);
+    map_part = malloc(map_cap * sizeof *map_part);
+    if (!map_shard || !map_part)
+        goto oom;
+    for (size_t j = 0; j < map_cap; j++)
+        map_part[j] = -1;
+    for (long i = 0; i < u->n; i++) {
+        size_t j = ((uint32_t)u->shard[i] * 2654435761u) & (map_cap - 1);
+        while (map_part[j] >= 0 && map_shard[j] != u->shard[i])
+            j = (j + 1) & (map_cap - 1);
+        if (map_part[j] >= 0)
+            continue;
+        map_shard[j] = u->shard[i];
+        map_part[j] = (long)n_parts++;
+        if (2 * n_parts > map_cap) { /* grow and reinsert */
+            size_t cap = 2 * map_cap;
+            int32_t *ms = malloc(cap * sizeof *ms);
+            long *mp = malloc(cap * sizeof *mp);
+            if (!ms || !mp) {
+                free(ms), free(mp);
+                goto oom;
+            }
+            for (size_t q = 0; q < cap; q++)
+                mp[q] = -1;
+            for (size_t q = 0; q < map_cap; q++)
+                if (map_part[q] >= 0) {
+                    size_t t = ((uint32_t)map_shard[q] * 2654435761u) & (cap - 1);
+                    while (mp[t] >= 0)
+                        t = (t + 1) & (cap - 1);
+                    ms[t] = map_shard[q], mp[t] = map_part[q];
+                }
+            free(map_shard), free(map_part);
+            map_shard = ms, map_part = mp, map_cap = cap;
+        }
+    }
+    /* number the parts by ascending shard */
+    if (n_parts) {
+        shards = malloc(n_parts * sizeof *shards);
+        if (!shards)
+            goto oom;
+        for (size_t q = 0, k = 0; q < map_cap; q++)
+            if (map_part[q] >= 0)
+                shards[k++] = map_shard[q];
+        qsort(shards, n_parts, sizeof *shards, cmp_i32);
+        for (size_t q = 0; q < map_cap; q++)
+            if (map_part[q] >= 0)
+                map_part[q] = (long)((int32_t *)bsearch(&map_shard[q], shards, n_parts, sizeof *shards, cmp_i32) -
+                                     shards);
+        w = calloc(n_parts, sizeof *w);
+        part_users = calloc(n_parts, sizeof *part_users);
+        parts = calloc(n_parts, sizeof *parts);
+        if (!w || !part_users || !parts)
+            goto oom;
+    }
+    for (size_t q = 0; q < n_parts; q++) {
+        uint8_t header[HEADER_BYTES] = {0};
+        put(&w[q], header, sizeof header);
+        put_i64(&w[q], shards[q]);
+        put_i64(&w[q], 0); /* the count, filled in below */
+    }
+    for (long i = 0; i < u->n; i++) {
+        size_t j = ((uint32_t)u->shard[i] * 2654435761u) & (map_cap - 1);
+        while (map_shard[j] != u->shard[i])
+            j = (j + 1) & (map_cap - 1);
+        writer *pw = &w[map_part[j]];
+        part_users[map_part[j]]++;
+        put_i64(pw, i);
+        put_user(pw, c, i);
+    }
+    for (size_t q = 0; q < n_parts; q++) {
+        if (w[q].failed)
+            goto oom;
+        for (int b = 0; b < 8; b++)
+            w[q].p[HEADER_BYTES + 8 + b] = (uint8_t)((uint64_t)part_users[q] >> (8 * b));
+        seal(&w[q], PART_MAGIC, PART_VERSION);
+        parts[q] = (segstream_cluster_user_part){shards[q], w[q].p, w[q].n};
+        w[q].p = NULL;
+    }
+    if (write_snapshot(c, model, model_len, NULL, parts, part_users, n_parts, err))
+        goto fail;
+    free(shards), free(map_shard), free(map_part), free(part_users), free(w);
+    *parts_out = parts;
+    *n_parts_out = n_parts;
+    return 0;
+oom:
+    segstream_err_set(err, "cluster snapshot: out of memory splitting %ld users by shard", u->n);
+fail:
+    for (size_t q = 0; w && q < n_parts; q++)
+        free(w[q].p);
+    segstream_cluster_user_parts_free(parts, parts ? n_parts : 0);
+    free(shards), free(map_shard), free(map_part), free(part_users), free(w);
+    return -1;
+}
+
+/* One user record as read, before it goes into the table. */
+typedef struct user_rec {
+    char *id; /* malloc'ed */
+    const uint8_t *profile;
+    float weight, similarity;
+    int64_t segment, segment_id, last_time, seen_version, left_segment_id, shard;
+} user_rec;
+
+/* Reads and checks one record (format `version`); -1 when corrupt. */
+static int get_user(reader *r, const segstream_cluster *c, uint32_t version, user_rec *x)
+{
+    const int64_t limit = INT64_C(1) << 62;
+    memset(x, 0, sizeof *x);
+    x->id = get_str(r, SEGSTREAM_USER_ID_MAX);
+    x->profile = take(r, c->profile_bytes);
+    get_floats(r, &x->weight, 1);
+    x->segment = get_i64(r);
+    x->segment_id = get_i64(r);
+    get_floats(r, &x->similarity, 1);
+    x->last_time = get_i64(r);
+    x->seen_version = get_i64(r);
+    x->left_segment_id = version >= 3 ? get_i64(r) : -1; /* 2: no move recorded */
+    x->shard = version >= 4 ? get_i64(r) : 0;
+    if (r->failed || !x->id || !x->id[0] || x->left_segment_id < -1 || x->left_segment_id >= c->next_segment_id ||
+        x->segment < -1 || x->segment >= c->k || x->last_time < -limit || x->last_time > limit ||
+        x->shard < INT32_MIN || x->shard > INT32_MAX) {
+        free(x->id);
+        x->id = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends the record to the user table: 0, 1 when the id is there already,
+ * -1 out of memory (err set). */
+static int insert_user(segstream_cluster *c, const user_rec *x, segstream_err *err)
+{
+    cl_users *u = &c->users;
+    uint64_t hh = cl_hash_id(x->id);
+    if (cl_users_find(u, x->id, hh) >= 0)
+        return 1;
+    long i = cl_users_insert(u, x->id, hh, c->profile_bytes);
+    if (i < 0)
+        return segstream_err_set(err, "cluster restore: out of memory at user %ld", u->n + 1);
+    memcpy(u->profile + (size_t)i * c->profile_bytes, x->profile, c->profile_bytes);
+    u->weight[i] = x->weight;
+    u->segment[i] = (int32_t)x->segment;
+    u->segment_id[i] = x->segment_id;
+    u->similarity[i] = x->similarity;
+    u->last_time[i] = x->last_time;
+    u->seen_version[i] = x->seen_version;
+    u->left_segment_id[i] = x->left_segment_id;
+    u->shard[i] = (int32_t)x->shard;
+    return 0;
+}
+
+/* What the model blob says of one user part. */
+typedef struct part_listing {
+    int32_t shard;
+    int64_t count;
+    uint64_t checksum;
+} part_listing;
+
+/* Puts the parts' users into c in their recorded order: every listed part
+ * must be given (and nothing else), sealed intact, with the listed
+ * checksum, and their dense indices must cover 0..n_users-1 once each. */
+static int restore_parts(segstream_cluster *c, uint32_t version, const part_listing *listing, size_t n_listing,
+                         int64_t n_users, const segstream_cluster_user_part *parts, size_t n_parts,
+                         segstream_err *err)
+{
+    /* where each user's record starts: part index and offset */
+    uint32_t *at_part = malloc(((size_t)n_users + 1) * sizeof *at_part);
+    size_t *at_pos = malloc(((size_t)n_users + 1) * sizeof *at_pos);
+    const segstream_cluster_user_part **given = calloc(n_listing + 1, sizeof *given);
+    int rc = -1;
+    if (!at_part || !at_pos || !given) {
+        segstream_err_set(err, "cluster restore: out of memory for %lld users", (long long)n_users);
+        goto done;
+    }
+    memset(at_part, 0xff, ((size_t)n_users + 1) * sizeof *at_part);
+    for (size_t p = 0; p < n_parts; p++) {
+        const segstream_cluster_user_part *pt = &parts[p];
+        size_t q = 0;
+        while (q < n_listing && listing[q].shard != pt->shard)
+            q++;
+        if (q == n_listing || given[q]) {
+            segstream_err_set(err, "cluster restore: a user part of shard %d that the snapshot does not list%s",
+                              (int)pt->shard, q < n_listing ? " (given twice)" : "");
+            goto done;
+        }
+        given[q] = pt;
+        if (!pt->blob || pt->len < HEADER_BYTES || memcmp(pt->blob, PART_MAGIC, 8) ||
+            pt->blob[8] != PART_VERSION || pt->blob[9] || pt->blob[10] || pt->blob[11]) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d is not one (bad magic or version)",
+                              (int)pt->shard);
+            goto done;
+        }
+        reader h = {pt->blob + 12, 16, 0, 0};
+        uint64_t payload = get_u64(&h), sum = get_u64(&h);
+        if (payload != pt->len - HEADER_BYTES || fnv64(pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES) != sum) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d is corrupt (length or checksum)",
+                              (int)pt->shard);
+            goto done;
+        }
+        if (sum != listing[q].checksum) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d is not the one this snapshot "
+                              "wrote (another checkpoint's?)", (int)pt->shard);
+            goto done;
+        }
+        reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, 0, 0};
+        int64_t shard = get_i64(&r), count = get_i64(&r);
+        if (r.failed || shard != pt->shard || count != listing[q].count) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d: header does not match", (int)pt->shard);
+            goto done;
+        }
+        for (int64_t k = 0; k < count; k++) {
+            int64_t idx = get_i64(&r);
+            size_t pos = r.pos;
+            user_rec rec;
+            if (r.failed || idx < 0 || idx >= n_users || at_part[idx] != UINT32_MAX || get_user(&r, c, version, &rec)) {
+                segstream_err_set(err, "cluster restore: the user part of shard %d: corrupt user %lld",
+                                  (int)pt->shard, (long long)k);
+                goto done;
+            }
+            free(rec.id);
+            at_part[idx] = (uint32_t)p;
+            at_pos[idx] = pos;
+        }
+        if (r.pos != r.n) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d: trailing bytes", (int)pt->shard);
+            goto done;
+        }
+    }
+    for (size_t q = 0; q < n_listing; q++)
+        if (!given[q]) {
+            segstream_err_set(err, "cluster restore: the user part of shard %d is missing (the snapshot has %zu)",
+                              (int)listing[q].shard, n_listing);
+            goto done;
+        }
+    for (int64_t i = 0; i < n_users; i++) {
+        if (at_part[i] == UINT32_MAX) {
+            segstream_err_set(err, "cluster restore: no user part holds user %lld of %lld", (long long)i,
+                              (long long)n_users);
+            goto done;
+        }
+        const segstream_cluster_user_part *pt = &parts[at_part[i]];
+        reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, at_pos[i], 0};
+        user_rec rec;
+        if (get_user(&r, c, version, &rec)) { /* read once already: cannot fail */
+            segstream_err_set(err, "cluster restore: user %lld unreadable", (long long)i);
+            goto done;
+        }
+        int dup = insert_user(c, &rec, err);
+        free(rec.id);
+        if (dup > 0)
+            segstream_err_set(err, "cluster restore: user parts: duplicate user");
+        if (dup)
+            goto done;
+    }
+    rc = 0;
+done:
+    free(at_part), free(at_pos), free(given);
+    return rc;
 }
 
 #define CORRUPT(what)                                                                              \
@@ -446,8 +769,11 @@ int segstream_cluster_snapshot_sizes(const segstream_cluster *c, segstream_clust
         goto fail;                                                                                 \
     } while (0)
 
-segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err)
+static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstream_cluster_user_part *parts,
+                                  size_t n_parts, segstream_err *err)
 {
+    part_listing *listing = NULL;
+    size_t n_listing = 0;
     if (!blob || len < HEADER_BYTES || memcmp(blob, SNAPSHOT_MAGIC, 8)) {
         segstream_err_set(err, "cluster restore: not a cluster snapshot (bad magic or %zu bytes)", len);
         return NULL;
@@ -455,8 +781,8 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
     reader h = {blob + 8, HEADER_BYTES - 8, 0, 0};
     uint32_t version = get_u32(&h);
     uint64_t payload = get_u64(&h), sum = get_u64(&h);
-    if (version != SNAPSHOT_VERSION && version != SNAPSHOT_DENSE_PANES_VERSION) {
-        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u and %u", version,
+    if (version < SNAPSHOT_DENSE_PANES_VERSION || version > SNAPSHOT_VERSION) {
+        segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u to %u", version,
                           SNAPSHOT_DENSE_PANES_VERSION, SNAPSHOT_VERSION);
         return NULL;
     }
@@ -496,7 +822,10 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
     if (need > (double)(r.n - r.pos))
         CORRUPT("options describe a model larger than the snapshot");
     segstream_cluster_options create_opt = opt;
-    long max_users = (long)((r.n - r.pos) / (cl_profile_bytes(opt.profile_codec, opt.dim) + 44));
+    size_t parts_bytes = 0;
+    for (size_t q = 0; q < n_parts; q++)
+        parts_bytes += parts[q].len;
+    long max_users = (long)((r.n - r.pos + parts_bytes) / (cl_profile_bytes(opt.profile_codec, opt.dim) + 44));
     if (create_opt.user_capacity > max_users)
         create_opt.user_capacity = (int)max_users;
     c = segstream_cluster_create(&create_opt, err);
@@ -601,42 +930,52 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         t->error = get_f64(&r);
     }
     int64_t n_users = get_i64(&r);
-    if (r.failed || n_users < 0 || n_users > (int64_t)((r.n - r.pos) / (c->profile_bytes + 44)))
+    uint32_t apart = version >= 4 ? get_u32(&r) : 0;
+    if (!r.failed && apart == 1 && n_users > 0 && n_parts == 0) {
+        segstream_err_set(err, "cluster restore: the snapshot's %lld users are in separate parts, none given",
+                          (long long)n_users);
+        goto fail;
+    }
+    if (r.failed || n_users < 0 || apart > 1 ||
+        n_users > (int64_t)((apart ? parts_bytes : r.n - r.pos) / (c->profile_bytes + 44)))
         CORRUPT("user count");
-    cl_users *u = &c->users;
-    for (int64_t q = 0; q < n_users; q++) {
-        char *id = get_str(&r, SEGSTREAM_USER_ID_MAX);
-        if (!id || !id[0]) {
-            free(id);
-            CORRUPT("user id");
-        }
-        uint64_t hh = cl_hash_id(id);
-        if (cl_users_find(u, id, hh) >= 0) {
-            free(id);
-            CORRUPT("duplicate user");
-        }
-        long i = cl_users_insert(u, id, hh, c->profile_bytes);
-        free(id);
-        if (i < 0) {
-            segstream_err_set(err, "cluster restore: out of memory at user %lld", (long long)q);
+    if (!apart && n_parts)
+        CORRUPT("user parts given, but this snapshot holds its users");
+    if (apart) {
+        int64_t n_listed = get_i64(&r), listed_users = 0;
+        if (r.failed || n_listed < 0 || n_listed > (int64_t)((r.n - r.pos) / 24))
+            CORRUPT("user part count");
+        listing = calloc((size_t)n_listed + 1, sizeof *listing);
+        if (!listing) {
+            segstream_err_set(err, "cluster restore: out of memory");
             goto fail;
         }
-        const uint8_t *prof = take(&r, c->profile_bytes);
-        if (prof)
-            memcpy(u->profile + (size_t)i * c->profile_bytes, prof, c->profile_bytes);
-        get_floats(&r, &u->weight[i], 1);
-        int64_t seg = get_i64(&r);
-        u->segment_id[i] = get_i64(&r);
-        get_floats(&r, &u->similarity[i], 1);
-        u->last_time[i] = get_i64(&r);
-        u->seen_version[i] = get_i64(&r);
-        u->left_segment_id[i] = version >= 3 ? get_i64(&r) : -1; /* 2: no move recorded */
-        if (r.failed || u->left_segment_id[i] < -1 || u->left_segment_id[i] >= c->next_segment_id || seg < -1 || seg >= c->k || u->last_time[i] < -limit || u->last_time[i] > limit)
-            CORRUPT("user");
-        u->segment[i] = (int32_t)seg;
+        for (int64_t q = 0; q < n_listed; q++) {
+            int64_t shard = get_i64(&r), count = get_i64(&r);
+            listing[q].checksum = get_u64(&r);
+            if (r.failed || shard < INT32_MIN || shard > INT32_MAX || count < 1 || count > n_users ||
+                (q > 0 && shard <= listing[q - 1].shard))
+                CORRUPT("user part listing");
+            listing[q].shard = (int32_t)shard;
+            listing[q].count = count;
+            listed_users += count;
+        }
+        if (listed_users != n_users)
+            CORRUPT("user part listing (counts)");
+        n_listing = (size_t)n_listed;
+    } else {
+        for (int64_t q = 0; q < n_users; q++) {
+            user_rec rec;
+            if (get_user(&r, c, version, &rec))
+                CORRUPT("user");
+            int rc = insert_user(c, &rec, err);
+            free(rec.id);
+            if (rc < 0)
+                goto fail;
+            if (rc > 0)
+                CORRUPT("duplicate user");
+        }
     }
-    if (sweep_due < 0 || sweep_due > n_users || sweep_cursor < 0 || sweep_cursor > (n_users ? n_users - 1 : 0))
-        CORRUPT("sweep position");
     c->sweep_due = (long)sweep_due;
     c->sweep_cursor = (long)sweep_cursor;
     int64_t n_boot = get_i64(&r);
@@ -656,6 +995,10 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         b->user_id = get_str(&r, SEGSTREAM_USER_ID_MAX);
         int64_t op = get_i64(&r);
         b->event_time = get_i64(&r);
+        int64_t shard = version >= 4 ? get_i64(&r) : 0;
+        if (shard < INT32_MIN || shard > INT32_MAX)
+            CORRUPT("bootstrap event shard");
+        b->shard = (int32_t)shard;
         uint32_t has_vector = get_u32(&r);
         if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_CLUSTER_OP_DELETE) ||
             b->event_time < -limit || b->event_time > limit || !b->user_id || !b->user_id[0])
@@ -686,8 +1029,24 @@ segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, se
         CORRUPT("truncated");
     if (r.pos != r.n)
         CORRUPT("trailing bytes");
+    if (apart && restore_parts(c, version, listing, n_listing, n_users, parts, n_parts, err))
+        goto fail;
+    free(listing);
     return c;
 fail:
+    free(listing);
     segstream_cluster_free(c);
     return NULL;
+}
+
+segstream_cluster *segstream_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err)
+{
+    return restore(blob, len, NULL, 0, err);
+}
+
+segstream_cluster *segstream_cluster_restore_split(const uint8_t *model, size_t model_len,
+                                                   const segstream_cluster_user_part *parts, size_t n_parts,
+                                                   segstream_err *err)
+{
+    return restore(model, model_len, parts, n_parts, err);
 }

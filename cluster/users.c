@@ -44,6 +44,7 @@ static int grow_dense(cl_users *u, long cap, size_t pb)
     GROW(last_time, sizeof(int64_t));
     GROW(seen_version, sizeof(int64_t));
     GROW(left_segment_id, sizeof(int64_t));
+    GROW(shard, sizeof(int32_t));
 #undef GROW
     u->cap = cap;
     return 0;
@@ -97,6 +98,7 @@ void cl_users_free(cl_users *u)
     free(u->last_time);
     free(u->seen_version);
     free(u->left_segment_id);
+    free(u->shard);
     memset(u, 0, sizeof *u);
 }
 
@@ -128,6 +130,7 @@ long cl_users_insert(cl_users *u, const char *id, uint64_t h, size_t pb)
     u->id[i] = copy;
     u->hash[i] = h;
     u->left_segment_id[i] = -1;
+    u->shard[i] = 0;
     size_t m = (size_t)u->slots - 1, p = h & m;
     while (u->slot[p] >= 0)
         p = (p + 1) & m;
@@ -172,13 +175,14 @@ void cl_users_remove(cl_users *u, long i, size_t pb)
         u->last_time[i] = u->last_time[last];
         u->seen_version[i] = u->seen_version[last];
         u->left_segment_id[i] = u->left_segment_id[last];
+        u->shard[i] = u->shard[last];
     }
 }
 
 size_t cl_users_memory(const cl_users *u, size_t pb)
 {
     size_t per = sizeof(char *) + sizeof(uint64_t) + pb + sizeof(float) + sizeof(int32_t) + sizeof(int64_t) +
-                 sizeof(float) + 3 * sizeof(int64_t);
+                 sizeof(float) + 3 * sizeof(int64_t) + sizeof(int32_t);
     size_t ids = 0;
     for (long i = 0; i < u->n; i++)
         ids += strlen(u->id[i]) + 1;

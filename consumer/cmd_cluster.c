@@ -329,7 +329,7 @@ int segstream_cmd_cluster(int argc, char **argv)
         snprintf(uid, sizeof uid, "u%ld", i);
         size_t nw = copy ? split_words(copy, words, 512) : 0;
         segstream_cluster_event ev = {uid, SEGSTREAM_CLUSTER_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
-                                      times[e]};
+                                      times[e], 0};
         segstream_cluster_reject rj;
         r.current = i;
         int rc = segstream_cluster_update(c, &ev, &sink, &rj, &err);

@@ -578,7 +578,8 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
     const char *reason = NULL;
     char message[160];
     int rc = segstream_stage_cluster_apply(p->cluster, ic->user_id, (int)ic->op, it->vector,
-                                           (const char *const *)wp, it->n_words, ic->event_time, &cs, &reason,
+                                           (const char *const *)wp, it->n_words, ic->event_time,
+                                           ev->source.partition, &cs, &reason,
                                            message, err);
     free(heap_words);
     p->releasing = 0;

@@ -131,13 +131,39 @@ int segstream_pipeline_dim(const segstream_pipeline *p);
  * queue attributing bootstrap outputs to their events, the last event's id
  * and source; not the stats counters) into a new malloc'ed
  * blob the caller frees. Deterministic: the same state, the same bytes. Call
- * between batches. Returns 0 or -1. */
+ * between batches. Returns 0 or -1.
+ *
+ * The blob is a bundle of slices (segstream_snapshot_slices): the model
+ * first, everything but the users, then the users of each input partition
+ * (that of a user's latest event) that has any, ascending. The state topic
+ * keeps each slice under its own key, so a checkpoint rewrites only the
+ * partitions whose users changed, and a partition's users can follow it. */
 int segstream_pipeline_snapshot(const segstream_pipeline *p, uint8_t **blob, size_t *len, segstream_err *err);
 
+/* One slice of a snapshot bundle (pointing into it). */
+typedef struct segstream_snapshot_slice {
+    int32_t partition; /* SEGSTREAM_SNAPSHOT_MODEL for the model slice */
+    const uint8_t *data;
+    size_t len;
+} segstream_snapshot_slice;
+#define SEGSTREAM_SNAPSHOT_MODEL (-1)
+
+/* The slices of a bundle, the model first, in *slices (malloc'ed; the
+ * caller frees it, not the data it points to). A bare model slice, as
+ * older versions wrote, is a bundle of one. Checks the framing only (the
+ * slices are checked by restore). Returns 0 or -1 with err. */
+int segstream_snapshot_slices(const uint8_t *blob, size_t len, segstream_snapshot_slice **slices, size_t *n,
+                              segstream_err *err);
+
+/* The bundle of slices (one of them the model; any order) in a new malloc'ed
+ * blob: what restore and a --state file take. Returns 0 or -1 with err. */
+int segstream_snapshot_bundle(const segstream_snapshot_slice *slices, size_t n, uint8_t **blob, size_t *len,
+                              segstream_err *err);
+
 /* Replaces p's state by a snapshot's (the encoder and its cache stay). A
- * corrupt or foreign blob, or one whose model takes vectors of another
- * dimension than this encoder's, is an error that leaves p unchanged.
- * Returns 0 or -1. */
+ * corrupt or foreign blob, a missing or stale user slice, or one whose model
+ * takes vectors of another dimension than this encoder's, is an error that
+ * leaves p unchanged. Returns 0 or -1. */
 int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_t len, segstream_err *err);
 
 typedef struct segstream_pipeline_stats {

@@ -8,6 +8,7 @@
 #include "model/encoder.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 segstream_stage_settings segstream_stage_default_settings(void)
@@ -136,10 +137,10 @@ static segstream_cluster_sink adapt(const segstream_stage_cluster_sink *sink)
 
 int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_id, int op,
                                   const float *vector, const char *const *words, size_t n_words,
-                                  int64_t event_time, const segstream_stage_cluster_sink *sink,
+                                  int64_t event_time, int32_t partition, const segstream_stage_cluster_sink *sink,
                                   const char **reason, char message[160], segstream_err *err)
 {
-    segstream_cluster_event ev = {user_id, op, vector, words, n_words, event_time};
+    segstream_cluster_event ev = {user_id, op, vector, words, n_words, event_time, partition};
     segstream_cluster_sink s = adapt(sink);
     segstream_cluster_reject rej;
     int rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
@@ -202,4 +203,51 @@ int segstream_stage_cluster_snapshot(const segstream_stage_cluster *c, uint8_t *
 segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err)
 {
     return (segstream_stage_cluster *)segstream_cluster_restore(blob, len, err);
+}
+
+/* The two part structs differ only in names; converted field by field so
+ * neither header depends on the other. */
+int segstream_stage_cluster_snapshot_split(const segstream_stage_cluster *c, uint8_t **model, size_t *model_len,
+                                           segstream_stage_user_part **parts, size_t *n_parts, segstream_err *err)
+{
+    segstream_cluster_user_part *cp = NULL;
+    size_t n = 0;
+    if (segstream_cluster_snapshot_split(ccl(c), model, model_len, &cp, &n, err))
+        return -1;
+    segstream_stage_user_part *sp = n ? calloc(n, sizeof *sp) : NULL;
+    if (n && !sp) {
+        segstream_cluster_user_parts_free(cp, n);
+        free(*model);
+        *model = NULL;
+        return segstream_err_set(err, "cluster snapshot: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        sp[i] = (segstream_stage_user_part){cp[i].shard, cp[i].blob, cp[i].len};
+    free(cp); /* the blobs now belong to sp */
+    *parts = sp;
+    *n_parts = n;
+    return 0;
+}
+
+void segstream_stage_user_parts_free(segstream_stage_user_part *parts, size_t n)
+{
+    for (size_t i = 0; parts && i < n; i++)
+        free((void *)parts[i].blob);
+    free(parts);
+}
+
+segstream_stage_cluster *segstream_stage_cluster_restore_split(const uint8_t *model, size_t model_len,
+                                                               const segstream_stage_user_part *parts,
+                                                               size_t n_parts, segstream_err *err)
+{
+    segstream_cluster_user_part *cp = n_parts ? calloc(n_parts, sizeof *cp) : NULL;
+    if (n_parts && !cp) {
+        segstream_err_set(err, "cluster restore: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n_parts; i++)
+        cp[i] = (segstream_cluster_user_part){parts[i].partition, parts[i].blob, parts[i].len};
+    segstream_cluster *c = segstream_cluster_restore_split(model, model_len, cp, n_parts, err);
+    free(cp);
+    return (segstream_stage_cluster *)c;
 }

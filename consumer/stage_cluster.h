@@ -70,7 +70,7 @@ void segstream_stage_cluster_free(segstream_stage_cluster *c); /* NULL is fine *
  * (reason gets the cluster's stable name, message a sentence), -1 failure. */
 int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_id, int op,
                                   const float *vector, const char *const *words, size_t n_words,
-                                  int64_t event_time, const segstream_stage_cluster_sink *sink,
+                                  int64_t event_time, int32_t partition, const segstream_stage_cluster_sink *sink,
                                   const char **reason, char message[160], segstream_err *err);
 
 /* End of input: bootstraps now if the sample is still buffered (when there
@@ -101,5 +101,23 @@ void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const seg
 int segstream_stage_cluster_snapshot(const segstream_stage_cluster *c, uint8_t **blob, size_t *len,
                                      segstream_err *err);
 segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err);
+
+/* The users of one input partition (the partition of each user's latest event). */
+typedef struct segstream_stage_user_part {
+    int32_t partition;
+    const uint8_t *blob;
+    size_t len;
+} segstream_stage_user_part;
+
+/* The snapshot split into the model without users and one part per input
+ * partition that has users, ascending (cluster.h: segstream_cluster_snapshot_split);
+ * free the parts with segstream_stage_user_parts_free. */
+int segstream_stage_cluster_snapshot_split(const segstream_stage_cluster *c, uint8_t **model, size_t *model_len,
+                                           segstream_stage_user_part **parts, size_t *n_parts, segstream_err *err);
+void segstream_stage_user_parts_free(segstream_stage_user_part *parts, size_t n);
+/* Rebuilds from the model and all of its parts (or a whole blob and none). */
+segstream_stage_cluster *segstream_stage_cluster_restore_split(const uint8_t *model, size_t model_len,
+                                                               const segstream_stage_user_part *parts,
+                                                               size_t n_parts, segstream_err *err);
 
 #endif

@@ -117,12 +117,12 @@ static void sweep_same_bits_on_any_thread_count_and_as_per_event(void **state)
         for (int i = 0; i < USERS; i++) {
             snprintf(id, sizeof id, "u%d", i);
             t_vector(&s, DIM, (int)(t_next(&s) % K), 0.3, v);
-            segstream_cluster_event ev = {id, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 10LL * (i / 400)};
+            segstream_cluster_event ev = {id, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 10LL * (i / 400), 0};
             assert_int_equal(segstream_cluster_update(model[m], &ev, &sink, NULL, &err), 0);
         }
         /* a later pane: a model update, every user due */
         t_vector(&s, DIM, 0, 0.3, v);
-        segstream_cluster_event tick = {"tick", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 5000};
+        segstream_cluster_event tick = {"tick", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 5000, 0};
         assert_int_equal(segstream_cluster_update(model[m], &tick, &sink, NULL, &err), 0);
         segstream_cluster_stats st;
         segstream_cluster_get_stats(model[m], &st);

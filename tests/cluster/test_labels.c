@@ -57,13 +57,13 @@ static void labels_from_a_handmade_corpus(void **state)
                 char user[32];
                 snprintf(user, sizeof user, "u%d", round * 8 + topic * 4 + dnum);
                 segstream_cluster_event ev = {user, SEGSTREAM_CLUSTER_OP_SET, v, docs[topic][dnum], 6,
-                                              (int64_t)round * 500 + topic * 10 + dnum};
+                                              (int64_t)round * 500 + topic * 10 + dnum, 0};
                 segstream_cluster_reject rj;
                 assert_int_equal(segstream_cluster_update(c, &ev, &sink, &rj, &err), 0);
             }
     /* one more event closes the pane: labels are computed at model updates */
     t_vector(&s, D, 0, 0.05, v);
-    segstream_cluster_event ev = {"late", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 6000};
+    segstream_cluster_event ev = {"late", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 6000, 0};
     segstream_cluster_reject rj;
     assert_int_equal(segstream_cluster_update(c, &ev, &sink, &rj, &err), 0);
     int64_t py = segstream_cluster_user_segment(c, "u0", NULL), fb = segstream_cluster_user_segment(c, "u4", NULL);

@@ -30,7 +30,7 @@ static segstream_cluster_options opts(int k)
 
 static void feed(segstream_cluster *c, recorder *r, const char *user, int op, const float *v, int64_t t)
 {
-    segstream_cluster_event ev = {user, op, v, NULL, 0, t};
+    segstream_cluster_event ev = {user, op, v, NULL, 0, t, 0};
     segstream_cluster_sink sink = rec_sink(r);
     segstream_cluster_reject rj;
     segstream_err err = {{0}};

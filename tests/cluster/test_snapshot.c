@@ -3,7 +3,8 @@
  * deterministic; corrupt, truncated or foreign blobs are errors, never crashes;
  * forged model sizes are refused before anything is allocated; panes are
  * written sparsely (format 3) and format 2 blobs (dense panes, fixtures in
- * tests/data/cluster) restore to the same state. */
+ * tests/data/cluster) restore to the same state; a snapshot split by shard
+ * (format 4) restores to the same bytes, and only with its own parts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,7 +47,8 @@ static void make_event(int i, segstream_cluster_event *ev, float *v, char *user,
     uint64_t s = 0x1234 + (uint64_t)i * 7919;
     int topic = (int)((t_next(&s) % 3) + (uint64_t)(i / 1000)) % 6;
     t_vector(&s, D, topic, 0.2, v);
-    snprintf(user, 32, "user-%d", (int)(t_next(&s) % 150));
+    int user_no = (int)(t_next(&s) % 150);
+    snprintf(user, 32, "user-%d", user_no);
     uint64_t r = t_next(&s) % 100;
     int op = r < 60 ? SEGSTREAM_CLUSTER_OP_SET : r < 92 ? SEGSTREAM_CLUSTER_OP_ADD : SEGSTREAM_CLUSTER_OP_DELETE;
     int64_t t = 200LL * i;
@@ -62,7 +64,8 @@ static void make_event(int i, segstream_cluster_event *ev, float *v, char *user,
     size_t nw = (size_t)(t_next(&s) % 5);
     for (size_t w = 0; w < nw; w++)
         words[w] = vocabulary[(topic * 2 + t_next(&s) % 4) % 16];
-    *ev = (segstream_cluster_event){user, op, v, words, nw, t};
+    /* five shards; users move to another one now and then */
+    *ev = (segstream_cluster_event){user, op, v, words, nw, t, (user_no + i / 1500) % 5};
 }
 
 static void run_range(segstream_cluster *c, recorder *r, int from, int to)
@@ -84,13 +87,43 @@ static void run_range(segstream_cluster *c, recorder *r, int from, int to)
     }
 }
 
-static segstream_cluster *round_trip(segstream_cluster *c)
+/* Restores c from its split snapshot (the user parts given in reverse, as
+ * a store may return them in any order) or from its whole blob (split 0). */
+static segstream_cluster *restore_from(segstream_cluster *c, int split, segstream_err *err)
+{
+    if (!split) {
+        uint8_t *blob;
+        size_t len;
+        assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, err), 0);
+        segstream_cluster *back = segstream_cluster_restore(blob, len, err);
+        free(blob);
+        return back;
+    }
+    uint8_t *model;
+    size_t model_len, n;
+    segstream_cluster_user_part *parts;
+    assert_int_equal(segstream_cluster_snapshot_split(c, &model, &model_len, &parts, &n, err), 0);
+    segstream_cluster_stats st;
+    segstream_cluster_get_stats(c, &st);
+    assert_true(st.users == 0 ? n == 0 : n >= 1 && n <= 5);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_true(parts[i].shard < parts[i + 1].shard);
+    segstream_cluster_user_part *reversed = calloc(n + 1, sizeof *reversed);
+    for (size_t i = 0; i < n; i++)
+        reversed[i] = parts[n - 1 - i];
+    segstream_cluster *back = segstream_cluster_restore_split(model, model_len, reversed, n, err);
+    free(reversed), free(model);
+    segstream_cluster_user_parts_free(parts, n);
+    return back;
+}
+
+static segstream_cluster *round_trip(segstream_cluster *c, int split)
 {
     uint8_t *blob, *again;
     size_t len, len2;
     segstream_err err = {{0}};
     assert_int_equal(segstream_cluster_snapshot(c, &blob, &len, &err), 0);
-    segstream_cluster *back = segstream_cluster_restore(blob, len, &err);
+    segstream_cluster *back = restore_from(c, split, &err);
     if (!back)
         fail_msg("%s", err.message);
     assert_int_equal(segstream_cluster_snapshot(back, &again, &len2, &err), 0);
@@ -138,7 +171,7 @@ static void restore_and_replay_equals_uninterrupted(void **state)
         int at = 0;
         for (int q = 0; q < 3; q++) {
             run_range(c, &part, at, cuts[q]);
-            c = round_trip(c);
+            c = round_trip(c, (trial + q) % 2);
             at = cuts[q];
         }
         run_range(c, &part, at, N_EVENTS);
@@ -362,7 +395,7 @@ static void dense_format_2_restores_to_the_same_state(void **state)
             fail_msg("%s: %s", names[f], err.message);
         assert_int_equal(segstream_cluster_snapshot(c, &v3, &len3, &err), 0);
         segstream_cluster_free(c);
-        assert_int_equal(v3[8], 3);
+        assert_int_equal(v3[8], 4);
         ring_shape sh = shape_of(v2);
         size_t dense_len = (size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8));
         uint8_t *dense = malloc(dense_len);
@@ -373,8 +406,9 @@ static void dense_format_2_restores_to_the_same_state(void **state)
         assert_non_null(c);
         segstream_cluster_get_stats(c, &st);
         segstream_cluster_free(c);
-        /* format 3 users also carry the segment they last left (8 bytes) */
-        assert_int_equal(len3 - sparse_len, len2 - dense_len + 8 * (size_t)st.users);
+        /* format 3 users also carry the segment they last left (8 bytes), format 4 their
+         * shard (8 bytes, as buffered events do) and the users-inline flag (4 bytes) */
+        assert_int_equal(len3 - sparse_len, len2 - dense_len + 16 * (size_t)st.users + 8 * (size_t)st.bootstrap_buffered + 4);
         assert_memory_equal(v2 + 28, v3 + 28, PANES_AT - 28);
         assert_memory_equal(v2 + PANES_AT, dense, dense_len);
         free(dense), free(v2), free(v3);
@@ -517,7 +551,7 @@ static void format_2_snapshot_restores(void **state)
     uint8_t *blob, *again;
     size_t n, n2;
     assert_int_equal(segstream_cluster_snapshot(c, &blob, &n, &err), 0);
-    assert_int_equal(blob[8], 3);
+    assert_int_equal(blob[8], 4);
     segstream_cluster *back = segstream_cluster_restore(blob, n, &err);
     assert_non_null(back);
     assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
@@ -526,6 +560,82 @@ static void format_2_snapshot_restores(void **state)
     free(blob), free(again);
     segstream_cluster_free(back);
     segstream_cluster_free(c);
+}
+
+/* A split snapshot restores only whole: a missing part, a part of another
+ * checkpoint, a part twice, a damaged part or parts given to a whole blob
+ * are errors that say which shard. */
+static void split_parts_must_match_their_model(void **state)
+{
+    (void)state;
+    segstream_cluster_options o = opts();
+    segstream_err err = {{0}};
+    recorder r = {0};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    run_range(c, &r, 0, 1200);
+    uint8_t *old_model, *model, *whole;
+    size_t old_len, len, whole_len, n_old, n;
+    segstream_cluster_user_part *old_parts, *parts;
+    assert_int_equal(segstream_cluster_snapshot_split(c, &old_model, &old_len, &old_parts, &n_old, &err), 0);
+    run_range(c, &r, 1200, 1300);
+    assert_int_equal(segstream_cluster_snapshot_split(c, &model, &len, &parts, &n, &err), 0);
+    assert_int_equal(segstream_cluster_snapshot(c, &whole, &whole_len, &err), 0);
+    segstream_cluster_free(c);
+    assert_int_equal(n, 5);
+    assert_int_equal(n_old, 5);
+    segstream_cluster_user_part given[6];
+    /* one missing */
+    memcpy(given, parts, 4 * sizeof *given);
+    assert_null(segstream_cluster_restore_split(model, len, given, 4, &err));
+    assert_non_null(strstr(err.message, "shard 4 is missing"));
+    /* one twice */
+    given[4] = parts[0];
+    assert_null(segstream_cluster_restore_split(model, len, given, 5, &err));
+    assert_non_null(strstr(err.message, "twice"));
+    /* the previous checkpoint's part of a shard whose users changed since */
+    int stale = -1;
+    for (size_t i = 0; i < n && stale < 0; i++)
+        if (old_parts[i].len != parts[i].len || memcmp(old_parts[i].blob, parts[i].blob, parts[i].len))
+            stale = (int)i;
+    assert_true(stale >= 0);
+    memcpy(given, parts, 5 * sizeof *given);
+    given[stale] = old_parts[stale];
+    assert_null(segstream_cluster_restore_split(model, len, given, 5, &err));
+    assert_non_null(strstr(err.message, "not the one this snapshot"));
+    /* a shard the model does not list */
+    memcpy(given, parts, 5 * sizeof *given);
+    given[5] = parts[1];
+    given[5].shard = 77;
+    assert_null(segstream_cluster_restore_split(model, len, given, 6, &err));
+    assert_non_null(strstr(err.message, "shard 77"));
+    /* a damaged part */
+    uint8_t *bad = malloc(parts[2].len);
+    memcpy(bad, parts[2].blob, parts[2].len);
+    bad[parts[2].len / 2] ^= 0x40;
+    memcpy(given, parts, 5 * sizeof *given);
+    given[2].blob = bad;
+    assert_null(segstream_cluster_restore_split(model, len, given, 5, &err));
+    assert_non_null(strstr(err.message, "corrupt"));
+    /* truncated parts never crash */
+    for (size_t cut = 0; cut < parts[2].len; cut += 7) {
+        given[2].len = cut;
+        assert_null(segstream_cluster_restore_split(model, len, given, 5, &err));
+    }
+    free(bad);
+    /* the model without its parts, and parts with a whole blob */
+    assert_null(segstream_cluster_restore(model, len, &err));
+    assert_non_null(strstr(err.message, "separate parts"));
+    assert_null(segstream_cluster_restore_split(whole, whole_len, parts, 5, &err));
+    assert_non_null(strstr(err.message, "holds its users"));
+    /* and the right set restores */
+    c = segstream_cluster_restore_split(model, len, parts, 5, &err);
+    if (!c)
+        fail_msg("%s", err.message);
+    segstream_cluster_free(c);
+    free(old_model), free(model), free(whole);
+    segstream_cluster_user_parts_free(old_parts, n_old);
+    segstream_cluster_user_parts_free(parts, n);
+    rec_free(&r);
 }
 
 static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
@@ -541,6 +651,7 @@ int main(void)
         cmocka_unit_test(dense_format_2_restores_to_the_same_state),
         cmocka_unit_test(sparse_panes_are_canonical),
         cmocka_unit_test(a_running_model_without_segments_is_refused),
+        cmocka_unit_test(split_parts_must_match_their_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

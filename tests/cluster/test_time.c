@@ -32,7 +32,7 @@ static int send(segstream_cluster *c, recorder *r, const char *user, int axis, i
 {
     float v[D];
     t_axis(D, axis, v);
-    segstream_cluster_event ev = {user, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, t};
+    segstream_cluster_event ev = {user, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, t, 0};
     segstream_cluster_sink sink = rec_sink(r);
     segstream_err err = {{0}};
     int rc = segstream_cluster_update(c, &ev, &sink, rj, &err);
@@ -125,13 +125,13 @@ static void bad_input_is_refused_with_a_reason(void **state)
         segstream_cluster_reject_reason want;
         float bad;
     } cases[] = {
-        {{"u", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, NAN},
-        {{"u", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, INFINITY},
-        {{"u", SEGSTREAM_CLUSTER_OP_ADD, v, NULL, 0, 0}, SEGSTREAM_REJECT_ZERO_VECTOR, 0},
-        {{"u", 7, v, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_OP, 1},
-        {{"", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_USER, 1},
-        {{NULL, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_USER, 1},
-        {{"u", SEGSTREAM_CLUSTER_OP_SET, NULL, NULL, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, 1},
+        {{"u", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, NAN},
+        {{"u", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, INFINITY},
+        {{"u", SEGSTREAM_CLUSTER_OP_ADD, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_ZERO_VECTOR, 0},
+        {{"u", 7, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_OP, 1},
+        {{"", SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_USER, 1},
+        {{NULL, SEGSTREAM_CLUSTER_OP_SET, v, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_USER, 1},
+        {{"u", SEGSTREAM_CLUSTER_OP_SET, NULL, NULL, 0, 0, 0}, SEGSTREAM_REJECT_BAD_VECTOR, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         v[0] = cases[i].bad;

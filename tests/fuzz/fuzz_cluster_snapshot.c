@@ -54,7 +54,7 @@ static void exercise(segstream_cluster *c, int dim)
     v[0] = 1.0f;
     const char *words[] = {"fuzz", "words"};
     int64_t t = stats.max_event_time == INT64_MIN ? 0 : stats.max_event_time;
-    segstream_cluster_event ev = {"fuzz-user", SEGSTREAM_CLUSTER_OP_SET, v, words, 2, t};
+    segstream_cluster_event ev = {"fuzz-user", SEGSTREAM_CLUSTER_OP_SET, v, words, 2, t, 0};
     segstream_cluster_reject reject;
     if (segstream_cluster_update(c, &ev, &sink, &reject, &err) < 0)
         fail("update on a restored model", &err);

@@ -151,7 +151,7 @@ static void apply(segstream_stage_cluster *c, int i)
     char message[160];
     segstream_err err = {{0}};
     int op = i % 11 == 10 ? 2 : i % 2; /* SET, ADD, now and then DELETE */
-    if (segstream_stage_cluster_apply(c, user, op, op == 2 ? NULL : v, words, 2, 1764255600000 + 300 * i, NULL,
+    if (segstream_stage_cluster_apply(c, user, op, op == 2 ? NULL : v, words, 2, 1764255600000 + 300 * i, 0, NULL,
                                       &reason, message, &err) < 0)
         die("apply", &err);
 }
