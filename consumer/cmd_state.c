@@ -1,5 +1,6 @@
 /* cmd_state.c - `segstream state export`: the stage's latest committed
- * snapshot (topics.state, key <group.id>/model) to a file, and the group's
+ * snapshot (topics.state, keys <group.id>/model and <group.id>/users/<partition>,
+ * bundled into one file as segstream_pipeline_snapshot writes it) to a file, and the group's
  * committed input offsets to stdout as P:O,... — the pair `segstream replay
  * --state FILE --from-offset P:O,...` starts from.
  *
@@ -10,7 +11,7 @@
 #include "consumer/cli_kafka.h"
 #include "consumer/commands.h"
 #include "consumer/config.h"
-#include "consumer/state_store.h"
+#include "consumer/state_bundle.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -103,13 +104,14 @@ int segstream_cmd_state(int argc, char **argv)
     uint8_t *blob = NULL, *again = NULL;
     size_t len = 0, again_len = 0;
     rd_kafka_t *rk = NULL;
-    char key[256], offsets[8192], errstr[512];
+    char offsets[8192], errstr[512];
     const char *group = segstream_config_string(cfg, "group.id");
-    snprintf(key, sizeof key, "%s/model", group);
+    segstream_state_keys keys = {0};
     rd_kafka_conf_t *conf = segstream_cli_stage_kafka_conf(cfg, &err);
     if (!conf)
         goto fail;
-    if (segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &blob, &len, NULL, 60000, &err)) {
+    if (segstream_state_bundle_read(conf, segstream_config_string(cfg, "topics.state"), group, &blob, &len, &keys,
+                                    60000, &err)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -128,8 +130,8 @@ int segstream_cmd_state(int argc, char **argv)
     }
     int rc = committed_offsets(rk, segstream_config_string(cfg, "topics.input"), offsets, sizeof offsets, &err);
     if (!rc) /* the snapshot again: unchanged means the offsets belong to it */
-        rc = segstream_state_read(conf, segstream_config_string(cfg, "topics.state"), key, &again, &again_len, NULL, 60000,
-                                  &err);
+        rc = segstream_state_bundle_read(conf, segstream_config_string(cfg, "topics.state"), group, &again, &again_len,
+                                         &keys, 60000, &err);
     rd_kafka_conf_destroy(conf);
     if (rc)
         goto fail;
@@ -156,6 +158,7 @@ int segstream_cmd_state(int argc, char **argv)
 fail:
     fprintf(stderr, "segstream state: %s\n", err.message);
 done:
+    segstream_state_keys_clear(&keys);
     if (rk)
         rd_kafka_destroy(rk);
     free(blob), free(again);

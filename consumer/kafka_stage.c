@@ -19,8 +19,11 @@
  *   committed closes as soon as the queue runs dry (group commit): its
  *   events have waited a whole batch already, and a busy stream then commits
  *   as often as the transactions allow instead of adding the wait each time.
- * - One snapshot of the whole pipeline per transaction (state_store.h), key
- *   "<group.id>/model": one instance per group (scale-out is a later issue).
+ * - One snapshot of the whole pipeline per transaction, on the state topic
+ *   as one key per slice (state_bundle.h): "<group.id>/model" and the users
+ *   of each input partition under "<group.id>/users/<partition>", rewritten
+ *   only when they changed. The model is one per group, so still one
+ *   instance per group (scale-out is a later issue).
  *   So an assignment of only some input partitions is held back for up to
  *   a session timeout: it usually means a killed instance is still a member
  *   and the group gives us everything once the broker drops it; processing
@@ -47,7 +50,7 @@
 #include "consumer/metrics.h"
 #include "consumer/partition_merge.h"
 #include "consumer/pipeline.h"
-#include "consumer/state_store.h"
+#include "consumer/state_bundle.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -118,15 +121,14 @@ typedef struct stage {
     segstream_codec *codec;
     segstream_buf buf;
     const char *t_in, *t_out, *t_seg, *t_state, *t_dlq;
-    char state_key[256];
+    char group[256];     /* the state topic keys: "<group>/model", "<group>/users/<partition>" */
     bool replay;
     uint8_t *fresh, *committed; /* snapshots: the start state, the last committed */
     size_t fresh_len, committed_len;
-    /* the chunk list the state topic holds (that of `committed`, unknown in
-     * a replay) and that of the write in the open transaction: it becomes
-     * `stored` only when that transaction commits */
-    segstream_state_stored stored, writing;
-    segstream_state_write_stats state_stats; /* of the last write */
+    /* per state-topic key, the chunk list the topic holds and the one the
+     * open transaction writes (state_bundle.h) */
+    segstream_state_keys state_keys;
+    segstream_state_bundle_stats state_stats; /* of the last write */
     segstream_merge *merge;
     pending **batch;
     size_t n, cap, batch_bytes;
@@ -218,16 +220,15 @@ static int restore_state(stage *s, segstream_err *err)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
-    segstream_state_found found = {0};
-    if (!s->replay && segstream_state_read(s->base_conf, s->t_state, s->state_key, &blob, &len, &found, 60000, err)) {
-        segstream_state_stored_clear(&found.stored);
+    segstream_state_keys_clear(&s->state_keys);
+    /* the chunk lists read back with it: no need to cut and hash blob again */
+    if (!s->replay &&
+        segstream_state_bundle_read(s->base_conf, s->t_state, s->group, &blob, &len, &s->state_keys, 60000, err))
         return -1;
-    }
-    segstream_state_stored_clear(&s->stored);
-    s->stored = found.stored; /* the manifest read back: no need to cut and hash blob again */
     if (!blob) {
         if (!s->replay)
-            segstream_log_info("no snapshot on %s under %s: starting with an empty model", s->t_state, s->state_key);
+            segstream_log_info("no snapshot on %s under %s/model: starting with an empty model", s->t_state,
+                               s->group);
         if (segstream_pipeline_restore(s->p, s->fresh, s->fresh_len, err))
             return -1;
         uint8_t *copy = malloc(s->fresh_len);
@@ -243,8 +244,8 @@ static int restore_state(stage *s, segstream_err *err)
     }
     segstream_pipeline_stats st;
     segstream_pipeline_get_stats(s->p, &st);
-    segstream_log_info("restored a %zu-byte snapshot from %s (model version %" PRId64 ")", len, s->t_state,
-                       st.model_version);
+    segstream_log_info("restored a %zu-byte snapshot from %s, %zu keys (model version %" PRId64 ")", len, s->t_state,
+                       s->state_keys.n, st.model_version);
     set_committed(s, blob, len);
     return 0;
 }
@@ -599,8 +600,8 @@ static void update_gauges(stage *s, bool probe)
 /* The checkpoint: only what the state topic does not hold yet. */
 static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err *err)
 {
-    return segstream_state_write(s->producer, s->t_state, s->state_key, blob, len, &s->stored, &s->writing,
-                                 &s->state_stats, err);
+    return segstream_state_bundle_write(s->producer, s->t_state, s->group, blob, len, &s->state_keys,
+                                        &s->state_stats, err);
 }
 
 /* Processes the released batch in one transaction. Returns 0 (committed, or
@@ -631,7 +632,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_pipeline_stats before, after;
     segstream_pipeline_get_stats(s->p, &before);
     s->dlq_in_batch = 0;
-    s->state_stats = (segstream_state_write_stats){0};
+    s->state_stats = (segstream_state_bundle_stats){0};
     /* the steps' times, for the "batch committed" line: where a batch's time goes */
     double t_begin = now_fms(), t_process = 0, t_snapshot = 0, t_state = 0, t_offsets = 0, t_commit = 0;
     int t = txn_result(s, txn_retrying(s, TXN_BEGIN, NULL, 30000), "begin_transaction", err);
@@ -675,9 +676,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     segstream_http_heartbeat(s->http);
     set_committed(s, blob, blob_len);
     blob = NULL;
-    segstream_state_stored_clear(&s->stored);
-    s->stored = s->writing; /* a replay wrote nothing: stays unknown */
-    s->writing = (segstream_state_stored){0};
+    segstream_state_keys_commit(&s->state_keys); /* a replay wrote nothing: stays as it was */
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
@@ -694,16 +693,18 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
                      SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
                                           SLF_INT("snapshot_bytes", s->committed_len),
-                                          SLF_INT("state_bytes_written", s->state_stats.bytes_written),
-                                          SLF_INT("state_chunks", s->state_stats.chunks),
-                                          SLF_INT("state_chunks_written", s->state_stats.chunks_written),
-                                          SLF_INT("state_chunks_deleted", s->state_stats.deletions),
+                                          SLF_INT("state_keys", s->state_stats.keys),
+                                          SLF_INT("state_keys_unchanged", s->state_stats.keys_unchanged),
+                                          SLF_INT("state_bytes_written", s->state_stats.sum.bytes_written),
+                                          SLF_INT("state_chunks", s->state_stats.sum.chunks),
+                                          SLF_INT("state_chunks_written", s->state_stats.sum.chunks_written),
+                                          SLF_INT("state_chunks_deleted", s->state_stats.sum.deletions),
                                           SLF_INT("encode_ms", (after.encode_ns - before.encode_ns) / 1000000),
                                           SLF_DBL("begin_ms", t_process - t_begin),
                                           SLF_DBL("process_ms", t_snapshot - t_process),
                                           SLF_DBL("snapshot_ms", t_state - t_snapshot),
-                                          SLF_DBL("state_hash_ms", s->state_stats.hash_ms),
-                                          SLF_DBL("state_produce_ms", s->state_stats.produce_ms),
+                                          SLF_DBL("state_hash_ms", s->state_stats.sum.hash_ms),
+                                          SLF_DBL("state_produce_ms", s->state_stats.sum.produce_ms),
                                           SLF_DBL("state_ms", t_offsets - t_state),
                                           SLF_DBL("send_offsets_ms", t_commit - t_offsets),
                                           SLF_DBL("commit_ms", t_end - t_commit),
@@ -728,7 +729,7 @@ txn_done:
     *producer_fatal = t < 0;
 done:
     free(pev), free(blob);
-    segstream_state_stored_clear(&s->writing); /* not committed: the topic holds `stored` still */
+    segstream_state_keys_abort(&s->state_keys); /* not committed: the topic holds the stored lists still */
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
 }
@@ -900,7 +901,7 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     s->t_state = segstream_config_string(cfg, "topics.state");
     s->t_dlq = segstream_config_string(cfg, "topics.dlq");
     s->replay = o->start != NULL;
-    snprintf(s->state_key, sizeof s->state_key, "%s/model", group);
+    snprintf(s->group, sizeof s->group, "%s", group);
     s->max_events = segstream_config_int(cfg, "batch.max_events");
     s->max_ms = segstream_config_int(cfg, "batch.max_ms");
     s->max_bytes = segstream_config_int(cfg, "batch.max_bytes");
@@ -1140,6 +1141,6 @@ done:
     segstream_pipeline_close(s.p);
     segstream_buf_free(&s.buf);
     free(s.fresh), free(s.committed);
-    segstream_state_stored_clear(&s.stored), segstream_state_stored_clear(&s.writing);
+    segstream_state_keys_clear(&s.state_keys);
     return status;
 }

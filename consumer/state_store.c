@@ -179,6 +179,19 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
         !(new_sorted = sorted_copy(now.hashes, now.n)))
         goto oom;
     t1 = ms_now();
+    if (stored && stored->known && !stored->legacy_chunks && stored->n == now.n &&
+        !memcmp(stored->hashes, now.hashes, now.n * sizeof *now.hashes) &&
+        !memcmp(stored->lens, now.lens, now.n * sizeof *now.lens)) {
+        /* the topic holds this snapshot already: its manifest stays the latest under prefix */
+        if (stats)
+            *stats = (segstream_state_write_stats){.chunks = now.n, .unchanged = true, .hash_ms = t1 - t0};
+        if (written) {
+            *written = now;
+            now = (segstream_state_stored){0};
+        }
+        rc = 0;
+        goto done;
+    }
     /* new chunks: those the topic lacks, once each */
     for (size_t i = 0, start = 0; i < now.n; start += now.lens[i++]) {
         if (contains(old_sorted, n_old, now.hashes[i]) || repeated(now.hashes, i))
@@ -212,7 +225,7 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
     if (produce(producer, topic, prefix, manifest, m, err))
         goto done;
     if (stats)
-        *stats = (segstream_state_write_stats){bytes, now.n, n_written, n_deleted, t1 - t0, ms_now() - t1};
+        *stats = (segstream_state_write_stats){bytes, now.n, n_written, n_deleted, false, t1 - t0, ms_now() - t1};
     if (written) {
         *written = now;
         now = (segstream_state_stored){0};
@@ -313,10 +326,20 @@ static int keep(chunk_map *m, uint64_t id, const rd_kafka_message_t *msg)
     return 0;
 }
 
+/* Chunks of every snapshot the reader collects share one map: a chunk's id
+ * mixes its snapshot's prefix into the hash (or index) its key names. */
+static uint64_t chunk_id(uint64_t prefix_hash, uint64_t tail)
+{
+    uint64_t x = prefix_hash + tail * 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 /* Assembles the manifest's blob from the chunks and, for format 2, keeps
  * its chunk list in found->stored; 0, or -1 with err. */
-static int assemble(const char *topic, const char *manifest, chunk_map *v1, chunk_map *v2, uint8_t **blob,
-                    size_t *len, segstream_state_found *found, segstream_err *err)
+static int assemble(const char *topic, const char *manifest, uint64_t prefix_hash, chunk_map *v1, chunk_map *v2,
+                    uint8_t **blob, size_t *len, segstream_state_found *found, segstream_err *err)
 {
     int version = 0, used = 0;
     size_t want_chunks = 0, want_len = 0;
@@ -342,14 +365,14 @@ static int assemble(const char *topic, const char *manifest, chunk_map *v1, chun
     for (; i < want_chunks; i++) {
         chunk *c = NULL;
         if (version == 1) {
-            c = map_find(v1, i, false);
+            c = map_find(v1, chunk_id(prefix_hash, i), false);
         } else {
             uint64_t h;
             int adv = 0;
             if (sscanf(p, " %" SCNx64 "%n", &h, &adv) != 1)
                 break;
             p += adv;
-            c = map_find(v2, h, false);
+            c = map_find(v2, chunk_id(prefix_hash, h), false);
             if (!c || !c->present || fnv64(c->data, c->len) != h || c->len > UINT32_MAX)
                 break;
             list.hashes[i] = h;
@@ -374,15 +397,88 @@ static int assemble(const char *topic, const char *manifest, chunk_map *v1, chun
     return segstream_err_set(err, "state topic %s: the chunks do not match the manifest '%.80s'", topic, manifest);
 }
 
-int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const char *prefix, uint8_t **blob,
-                         size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err)
+/* The latest manifest of each snapshot under the scanned prefix. */
+typedef struct manifest_entry {
+    char *prefix;   /* the manifest's key */
+    char *manifest; /* NULL: deleted */
+} manifest_entry;
+
+typedef struct scan_result {
+    chunk_map v1, v2;
+    manifest_entry *m;
+    size_t n, cap;
+} scan_result;
+
+static void scan_free(scan_result *r)
 {
-    segstream_state_found none = {0};
-    if (!found)
-        found = &none;
-    *found = (segstream_state_found){0};
-    *blob = NULL;
-    *len = 0;
+    map_free(&r->v1), map_free(&r->v2);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->m[i].prefix), free(r->m[i].manifest);
+    free(r->m);
+}
+
+static int keep_manifest(scan_result *r, const char *k, size_t kl, const rd_kafka_message_t *msg)
+{
+    size_t i = 0;
+    while (i < r->n && !(strlen(r->m[i].prefix) == kl && !memcmp(r->m[i].prefix, k, kl)))
+        i++;
+    if (i == r->n) {
+        if (!msg->payload)
+            return 0; /* a deletion of something never seen */
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 8;
+            manifest_entry *m = realloc(r->m, cap * sizeof *m);
+            if (!m)
+                return -1;
+            r->m = m, r->cap = cap;
+        }
+        if (!(r->m[i].prefix = malloc(kl + 1)))
+            return -1;
+        memcpy(r->m[i].prefix, k, kl);
+        r->m[i].prefix[kl] = '\0';
+        r->m[i].manifest = NULL;
+        r->n++;
+    }
+    free(r->m[i].manifest);
+    r->m[i].manifest = NULL;
+    if (msg->payload) {
+        if (!(r->m[i].manifest = malloc(msg->len + 1)))
+            return -1;
+        memcpy(r->m[i].manifest, msg->payload, msg->len);
+        r->m[i].manifest[msg->len] = '\0';
+    }
+    return 0;
+}
+
+#define NOT_A_CHUNK ((size_t)0)
+#define BAD_CHUNK_KEY SIZE_MAX
+
+/* Where a key's chunk suffix starts ("/c-<hex16>" or "/chunk-<decimal>"),
+ * with its kind and number; NOT_A_CHUNK for a manifest's key, BAD_CHUNK_KEY
+ * for a chunk key whose number does not parse (ignored, as before). */
+static size_t chunk_suffix(const char *k, size_t kl, int *v1, uint64_t *id)
+{
+    for (size_t i = kl; i-- > 0;) {
+        if (k[i] != '/')
+            continue;
+        if (kl - i >= 3 && !memcmp(k + i, "/c-", 3)) {
+            *v1 = 0;
+            return parse_tail(k + i + 3, kl - i - 3, 1, id) || i == 0 ? BAD_CHUNK_KEY : i;
+        }
+        if (kl - i >= 7 && !memcmp(k + i, "/chunk-", 7)) {
+            *v1 = 1;
+            return parse_tail(k + i + 7, kl - i - 7, 0, id) || i == 0 ? BAD_CHUNK_KEY : i;
+        }
+        return NOT_A_CHUNK;
+    }
+    return NOT_A_CHUNK;
+}
+
+/* Reads `topic` partition 0 to its end, keeping the latest value of every
+ * key that starts with `filter`. */
+static int scan(const rd_kafka_conf_t *conf0, const char *topic, const char *filter, scan_result *out, int timeout_ms,
+                segstream_err *err)
+{
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(conf0);
     const char *sets[][2] = {{"isolation.level", "read_committed"}, {"enable.partition.eof", "true"},
@@ -403,9 +499,7 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tp);
     rd_kafka_topic_partition_list_destroy(tp);
     int rc = -1;
-    chunk_map v1 = {0}, v2 = {0};
-    char *manifest = NULL;
-    size_t pre = strlen(prefix);
+    size_t pre = strlen(filter);
     if (e) {
         segstream_err_set(err, "state reader: assign %s: %s", topic, rd_kafka_err2str(e));
         goto done;
@@ -433,23 +527,14 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
         }
         const char *k = msg->key;
         size_t kl = msg->key_len;
-        uint64_t id;
-        int kept = 0;
-        if (!k || kl < pre || memcmp(k, prefix, pre)) {
-            /* another group's key */
-        } else if (kl == pre) {
-            free(manifest);
-            manifest = NULL;
-            if (msg->payload && (manifest = malloc(msg->len + 1))) {
-                memcpy(manifest, msg->payload, msg->len);
-                manifest[msg->len] = '\0';
-            }
-            kept = msg->payload && !manifest ? -1 : 0;
-        } else if (kl > pre + 3 && !memcmp(k + pre, "/c-", 3) && !parse_tail(k + pre + 3, kl - pre - 3, 1, &id)) {
-            kept = keep(&v2, id, msg);
-        } else if (kl > pre + 7 && !memcmp(k + pre, "/chunk-", 7) &&
-                   !parse_tail(k + pre + 7, kl - pre - 7, 0, &id)) {
-            kept = keep(&v1, id, msg);
+        int kept = 0, v1 = 0;
+        uint64_t id = 0;
+        if (k && kl >= pre && !memcmp(k, filter, pre)) { /* else another group's key */
+            size_t at = chunk_suffix(k, kl, &v1, &id);
+            if (at == NOT_A_CHUNK)
+                kept = keep_manifest(out, k, kl, msg);
+            else if (at != BAD_CHUNK_KEY)
+                kept = keep(v1 ? &out->v1 : &out->v2, chunk_id(fnv64((const uint8_t *)k, at), id), msg);
         }
         rd_kafka_message_destroy(msg);
         if (kept) {
@@ -457,12 +542,75 @@ int segstream_state_read(const rd_kafka_conf_t *conf0, const char *topic, const 
             goto done;
         }
     }
-    rc = manifest ? assemble(topic, manifest, &v1, &v2, blob, len, found, err) : 0; /* none yet: 0 */
+    rc = 0;
 done:
-    map_free(&v1), map_free(&v2);
-    free(manifest);
-    segstream_state_stored_clear(&none.stored);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+int segstream_state_read(const rd_kafka_conf_t *conf, const char *topic, const char *prefix, uint8_t **blob,
+                         size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err)
+{
+    segstream_state_found none = {0};
+    if (!found)
+        found = &none;
+    *found = (segstream_state_found){0};
+    *blob = NULL;
+    *len = 0;
+    scan_result r = {0};
+    int rc = scan(conf, topic, prefix, &r, timeout_ms, err);
+    for (size_t i = 0; !rc && i < r.n; i++)
+        if (!strcmp(r.m[i].prefix, prefix) && r.m[i].manifest) /* none yet: 0 */
+            rc = assemble(topic, r.m[i].manifest, fnv64((const uint8_t *)prefix, strlen(prefix)), &r.v1, &r.v2,
+                          blob, len, found, err);
+    scan_free(&r);
+    segstream_state_stored_clear(&none.stored);
+    return rc;
+}
+
+void segstream_state_snapshots_free(segstream_state_snapshot *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        free(s[i].prefix);
+        free(s[i].blob);
+        free(s[i].error);
+        segstream_state_stored_clear(&s[i].found.stored);
+    }
+    free(s);
+}
+
+int segstream_state_read_all(const rd_kafka_conf_t *conf, const char *topic, const char *base,
+                             segstream_state_snapshot **out, size_t *n_out, int timeout_ms, segstream_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    scan_result r = {0};
+    if (scan(conf, topic, base, &r, timeout_ms, err)) {
+        scan_free(&r);
+        return -1;
+    }
+    segstream_state_snapshot *s = calloc(r.n + 1, sizeof *s);
+    size_t n = 0;
+    int rc = s ? 0 : segstream_err_set(err, "state reader: out of memory");
+    for (size_t i = 0; !rc && i < r.n; i++) {
+        if (!r.m[i].manifest)
+            continue;
+        segstream_state_snapshot *x = &s[n++];
+        x->prefix = r.m[i].prefix;
+        r.m[i].prefix = NULL;
+        segstream_err e = {{0}};
+        if (assemble(topic, r.m[i].manifest, fnv64((const uint8_t *)x->prefix, strlen(x->prefix)), &r.v1, &r.v2,
+                     &x->blob, &x->len, &x->found, &e) &&
+            !(x->error = strdup(e.message)))
+            rc = segstream_err_set(err, "state reader: out of memory");
+    }
+    scan_free(&r);
+    if (rc) {
+        segstream_state_snapshots_free(s, n);
+        return -1;
+    }
+    *out = s;
+    *n_out = n;
+    return 0;
 }

@@ -21,9 +21,12 @@
  * "segstream-state v1 <chunks> <bytes> <hash>") is still read, and the first
  * v2 write after it deletes the v1 chunks.
  *
- * Limitation: one snapshot per prefix (= per group.id) covers every
- * partition of one instance; several instances of one group would overwrite
- * each other's state (scale-out is a later issue). */
+ * A reader can collect every snapshot under a common prefix in one pass
+ * (segstream_state_read_all): the stage keeps its model under
+ * "<group.id>/model" and the users of input partition P under
+ * "<group.id>/users/P", each a snapshot of its own, and a write whose chunk
+ * list equals the stored one writes nothing, so a checkpoint rewrites only
+ * the partitions whose users changed. */
 #ifndef SEGSTREAM_CONSUMER_STATE_STORE_H
 #define SEGSTREAM_CONSUMER_STATE_STORE_H
 
@@ -69,6 +72,7 @@ typedef struct segstream_state_found {
 typedef struct segstream_state_write_stats {
     size_t bytes_written;  /* chunk bytes sent */
     size_t chunks, chunks_written, deletions;
+    bool unchanged;        /* the topic held this snapshot already: nothing was written */
     double hash_ms;        /* cutting, hashing and diffing against `stored` */
     double produce_ms;     /* handing chunks, deletions and manifest to the producer */
 } segstream_state_write_stats;
@@ -95,6 +99,24 @@ int segstream_state_write(rd_kafka_t *producer, const char *topic, const char *p
  * with err. */
 int segstream_state_read(const rd_kafka_conf_t *conf, const char *topic, const char *prefix, uint8_t **blob,
                          size_t *len, segstream_state_found *found, int timeout_ms, segstream_err *err);
+
+/* One snapshot read back by segstream_state_read_all. */
+typedef struct segstream_state_snapshot {
+    char *prefix;  /* its manifest's key */
+    uint8_t *blob; /* malloc'ed; NULL when error is set */
+    size_t len;
+    segstream_state_found found;
+    char *error;   /* NULL, or why its chunks did not assemble (the caller decides whether it matters) */
+} segstream_state_snapshot;
+
+/* Reads the topic as segstream_state_read does, once, and returns every
+ * snapshot whose prefix starts with `base` (e.g. "<group.id>/": the model and
+ * the users of each input partition) in *out (*n_out of them, in the order
+ * their first manifest appeared; deleted ones left out). Free with
+ * segstream_state_snapshots_free. Returns 0 or -1 with err. */
+int segstream_state_read_all(const rd_kafka_conf_t *conf, const char *topic, const char *base,
+                             segstream_state_snapshot **out, size_t *n_out, int timeout_ms, segstream_err *err);
+void segstream_state_snapshots_free(segstream_state_snapshot *s, size_t n);
 
 /* The content-defined cut points of blob: ends[i] is the end offset of chunk
  * i; returns the number of chunks (0 for an empty blob) and sets *ends

@@ -131,7 +131,13 @@ if [ "$done_early" -eq 0 ]; then
     { tail -n 30 "$work/k-last.log"; fail "the last instance failed"; }
   [ "$kills" -eq 0 ] || grep -q '"restored a' "$work/k-last.log" ||
     { tail -n 30 "$work/k-last.log"; fail "the last instance did not restore"; }
-  echo "last instance: $(grep -c '"batch committed"' "$work/k-last.log") batches; killed run took $((SECONDS - t0)) s"
+  # the state topic keys the model and the users of each input partition apart
+  # (before the bootstrap, model version 0, there are no users yet)
+  [ "$kills" -eq 0 ] || grep -q '"restored a .*(model version 0)' "$work/k-last.log" ||
+    grep -q "\"restored a .*, $((parts + 1)) keys " "$work/k-last.log" ||
+    { grep '"restored a' "$work/k-last.log"; fail "the state was not read from $((parts + 1)) keys (model + users of each partition)"; }
+  echo "last instance: $(grep -c '"batch committed"' "$work/k-last.log") batches" \
+       "(state restored from $(grep -o '[0-9]* keys' "$work/k-last.log" | head -1 || true)); killed run took $((SECONDS - t0)) s"
 fi
 wait "$ref_pid" || { tail -n 30 "$work/r.log"; fail "the uninterrupted run failed"; }
 ref_pid=
