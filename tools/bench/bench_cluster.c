@@ -119,7 +119,7 @@ static void count_change(void *ctx, const segstream_cluster_change *ch)
 static void feed(segstream_cluster *c, const char *user, int op, const float *v, int64_t t,
                  const char *const *words, size_t nw)
 {
-    segstream_cluster_event ev = {user, op, v, words, nw, t};
+    segstream_cluster_event ev = {user, op, v, words, nw, t, 0};
     segstream_cluster_sink sink = {NULL, count_change, NULL};
     segstream_cluster_reject rj;
     segstream_err err = {{0}};

@@ -20,6 +20,7 @@
 #include "consumer/avro_binary.h"
 #include "consumer/codec.h"
 #include "consumer/codec_json.h"
+#include "consumer/pipeline.h"
 
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -261,8 +262,10 @@ static int read_topic(const char *topic)
     return 0;
 }
 
-/* The cluster blob inside a pipeline snapshot ("SGPL", version, length,
- * blob, ...; consumer/pipeline_snapshot.c), restored, its parts measured. */
+/* The cluster model inside a pipeline snapshot (a bundle: the model slice
+ * "SGPL", version, length, cluster blob, ...; then the user slices, see
+ * consumer/pipeline_snapshot.c), restored with its user parts, its parts
+ * measured as one whole cluster blob. */
 static int sizes(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -275,20 +278,33 @@ static int sizes(const char *path)
         segstream_buf_put(&b, chunk, n);
     fclose(f);
     segstream_err err = {{0}};
-    int64_t version = 0, cl = 0;
-    segstream_avro_reader r = {b.data, b.len, 4, 0, &err};
-    if (b.oom || b.len < 4 || memcmp(b.data, "SGPL", 4) || segstream_avro_get_long(&r, "version", &version) ||
-        segstream_avro_get_long(&r, "cluster_len", &cl) || cl < 0 || (uint64_t)cl > b.len - r.pos)
+    segstream_snapshot_slice *sl = NULL;
+    size_t n_sl = 0;
+    if (b.oom || segstream_snapshot_slices(b.data, b.len, &sl, &n_sl, &err))
         return segstream_buf_free(&b), die("not a pipeline snapshot", path);
-    segstream_cluster *c = segstream_cluster_restore(b.data + r.pos, (size_t)cl, &err);
+    int64_t version = 0, cl = 0;
+    segstream_avro_reader r = {sl[0].data, sl[0].len, 4, 0, &err};
+    if (sl[0].len < 4 || memcmp(sl[0].data, "SGPL", 4) || segstream_avro_get_long(&r, "version", &version) ||
+        segstream_avro_get_long(&r, "cluster_len", &cl) || cl < 0 || (uint64_t)cl > sl[0].len - r.pos)
+        return free(sl), segstream_buf_free(&b), die("not a pipeline snapshot", path);
+    segstream_cluster_user_part *parts = calloc(n_sl, sizeof *parts);
+    size_t users_bytes = 0;
+    for (size_t i = 1; parts && i < n_sl; i++) {
+        parts[i - 1] = (segstream_cluster_user_part){sl[i].partition, sl[i].data, sl[i].len};
+        users_bytes += sl[i].len;
+    }
+    segstream_cluster *c =
+        parts ? segstream_cluster_restore_split(sl[0].data + r.pos, (size_t)cl, parts, n_sl - 1, &err) : NULL;
+    free(parts);
     segstream_cluster_snapshot_parts p;
     if (!c || segstream_cluster_snapshot_sizes(c, &p, &err))
-        return segstream_cluster_free(c), segstream_buf_free(&b), die(err.message, path);
-    printf("file %zu cluster_as_read %lld cluster %zu panes %zu panes_dense %zu segments %zu reservoirs %zu "
-           "labels %zu users %zu bootstrap %zu other %zu pipeline_other %zu\n",
-           b.len, (long long)cl, p.total, p.panes, p.panes_dense, p.segments, p.reservoirs, p.labels, p.users,
-           p.bootstrap, p.other, b.len - (size_t)cl);
+        return segstream_cluster_free(c), free(sl), segstream_buf_free(&b), die(err.message, path);
+    printf("file %zu cluster_as_read %lld user_slices %zu user_slice_bytes %zu cluster %zu panes %zu panes_dense %zu "
+           "segments %zu reservoirs %zu labels %zu users %zu bootstrap %zu other %zu pipeline_other %zu\n",
+           b.len, (long long)cl, n_sl - 1, users_bytes, p.total, p.panes, p.panes_dense, p.segments, p.reservoirs,
+           p.labels, p.users, p.bootstrap, p.other, sl[0].len - (size_t)cl);
     segstream_cluster_free(c);
+    free(sl);
     segstream_buf_free(&b);
     return 0;
 }
