@@ -70,12 +70,38 @@
 #define SEGSTREAM_VERSION "unknown" /* defined for the executable only */
 #endif
 
+/* A stop (signal, idle, fatal error) commits what was released and closes;
+ * if that hangs, the process ends anyway after STOP_GRACE_SECONDS, and a
+ * second stop signal ends it at once. Seen: librdkafka 2.0's rd_kafka_destroy()
+ * waiting forever on a transactional producer whose topics had been deleted.
+ * Ending early is safe: the next instance's producer fences this one and
+ * aborts whatever transaction it left open. */
+#define STOP_GRACE_SECONDS 60
+
 static volatile sig_atomic_t g_stop;
+
+static void say_and_exit(const char *line, size_t len)
+{
+    ssize_t ignored = write(STDERR_FILENO, line, len);
+    (void)ignored;
+    _exit(1);
+}
 
 static void on_signal(int sig)
 {
     (void)sig;
+    if (g_stop) {
+        static const char m[] = "{\"level\":\"error\",\"msg\":\"second stop signal: exiting now\"}\n";
+        say_and_exit(m, sizeof m - 1);
+    }
     g_stop = 1;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "{\"level\":\"error\",\"msg\":\"stopping took longer than 60 s: exiting now\"}\n";
+    say_and_exit(m, sizeof m - 1);
 }
 
 static int64_t now_ms(void)
@@ -1054,6 +1080,9 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction sa_alarm = {0};
+    sa_alarm.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa_alarm, NULL);
     if (start(&s, metrics, &err))
         goto fail;
     s.last_input_ms = now_ms();
@@ -1091,6 +1120,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         if (now - s.last_gauges_ms >= 1000)
             update_gauges(&s, now - s.last_commit_ms >= READINESS_PROBE_AFTER_MS);
     }
+    alarm(STOP_GRACE_SECONDS);
     if (s.fatal) {
         err = s.fatal_err;
         goto fail;
@@ -1112,6 +1142,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
     status = 0;
     goto done;
 fail:
+    alarm(STOP_GRACE_SECONDS);
     segstream_log_error("fatal: %s", err.message);
 done:
     drop_batch(&s);
@@ -1142,5 +1173,6 @@ done:
     segstream_buf_free(&s.buf);
     free(s.fresh), free(s.committed);
     segstream_state_keys_clear(&s.state_keys);
+    alarm(0);
     return status;
 }
