@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CUT_BITS 15 /* a cut where the gear hash's top 15 bits are zero: one in 32 KiB after the minimum */
+#define CUT_BITS SEGSTREAM_STATE_CUT_BITS
 
 static uint64_t fnv64(const uint8_t *p, size_t n)
 {

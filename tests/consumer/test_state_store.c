@@ -48,7 +48,7 @@ static uint8_t *random_bytes(size_t n, uint64_t seed)
 }
 
 /* The format's cut points, written plainly: a gear hash byte by byte from
- * the chunk's start, a cut where its top 15 bits are zero once the chunk
+ * the chunk's start, a cut where its top CUT_BITS bits are zero once the chunk
  * has the minimum length, or at the maximum. */
 static size_t reference_cuts(const uint8_t *b, size_t len, size_t *ends)
 {
@@ -66,7 +66,7 @@ static size_t reference_cuts(const uint8_t *b, size_t len, size_t *ends)
         for (;;) {
             h = (h << 1) + gear[b[end++]];
             if (end == len || end - start == SEGSTREAM_STATE_CHUNK_MAX ||
-                (end - start >= SEGSTREAM_STATE_CHUNK_MIN && !(h >> 49)))
+                (end - start >= SEGSTREAM_STATE_CHUNK_MIN && !(h >> (64 - SEGSTREAM_STATE_CUT_BITS))))
                 break;
         }
         ends[n++] = end;
