@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "common/hash64.h"
 
 #define D 16
 #define N_EVENTS 4000
@@ -196,6 +197,12 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
     return h;
 }
 
+/* The payload checksum the blob's format version calls for (XXH64 from 5). */
+static uint64_t payload_sum(const uint8_t *blob, size_t len)
+{
+    return blob[8] >= 5 ? segstream_xxh64(blob + 28, len - 28, 0) : fnv64(blob + 28, len - 28);
+}
+
 static void corrupt_blobs_are_rejected(void **state)
 {
     (void)state;
@@ -242,7 +249,7 @@ static void corrupt_blobs_are_rejected(void **state)
             size_t at = 28 + t_next(&s) % (i < 200 ? 600 : len - 28); /* half in the header fields */
             bad[at] ^= (uint8_t)(1 + t_next(&s) % 255);
         }
-        uint64_t sum = fnv64(bad + 28, len - 28);
+        uint64_t sum = payload_sum(bad, len);
         for (int b = 0; b < 8; b++)
             bad[20 + b] = (uint8_t)(sum >> (8 * b));
         segstream_cluster *back = segstream_cluster_restore(bad, len, &err);
@@ -268,7 +275,7 @@ static void put_i64_at(uint8_t *blob, size_t at, int64_t v)
 
 static void fix_checksum(uint8_t *blob, size_t len)
 {
-    uint64_t sum = fnv64(blob + 28, len - 28);
+    uint64_t sum = payload_sum(blob, len);
     for (int b = 0; b < 8; b++)
         blob[20 + b] = (uint8_t)(sum >> (8 * b));
 }
@@ -395,7 +402,7 @@ static void dense_format_2_restores_to_the_same_state(void **state)
             fail_msg("%s: %s", names[f], err.message);
         assert_int_equal(segstream_cluster_snapshot(c, &v3, &len3, &err), 0);
         segstream_cluster_free(c);
-        assert_int_equal(v3[8], 4);
+        assert_int_equal(v3[8], 5);
         ring_shape sh = shape_of(v2);
         size_t dense_len = (size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8));
         uint8_t *dense = malloc(dense_len);
@@ -551,12 +558,27 @@ static void format_2_snapshot_restores(void **state)
     uint8_t *blob, *again;
     size_t n, n2;
     assert_int_equal(segstream_cluster_snapshot(c, &blob, &n, &err), 0);
-    assert_int_equal(blob[8], 4);
+    assert_int_equal(blob[8], 5);
     segstream_cluster *back = segstream_cluster_restore(blob, n, &err);
     assert_non_null(back);
     assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
     assert_int_equal(n, n2);
     assert_memory_equal(blob, again, n);
+    segstream_cluster_free(back);
+    /* format 4 is format 5 with an FNV-1a checksum: what state topics hold
+     * from before XXH64; it restores to the same state */
+    blob[8] = 4;
+    fix_checksum(blob, n);
+    back = segstream_cluster_restore(blob, n, &err);
+    if (!back)
+        fail_msg("format 4: %s", err.message);
+    free(again);
+    assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
+    assert_int_equal(n, n2);
+    assert_int_equal(again[8], 5);
+    assert_memory_equal(blob + 28, again + 28, n - 28);
+    blob[20] ^= 1; /* and its checksum is still checked */
+    assert_null(segstream_cluster_restore(blob, n, &err));
     free(blob), free(again);
     segstream_cluster_free(back);
     segstream_cluster_free(c);
@@ -631,7 +653,41 @@ static void split_parts_must_match_their_model(void **state)
     c = segstream_cluster_restore_split(model, len, parts, 5, &err);
     if (!c)
         fail_msg("%s", err.message);
+    uint8_t *again;
+    size_t again_len;
+    assert_int_equal(segstream_cluster_snapshot(c, &again, &again_len, &err), 0);
     segstream_cluster_free(c);
+    /* as written before XXH64 (model format 4, parts version 1, FNV-1a sums,
+     * the listing naming the parts' FNV sums): restores to the same state */
+    uint8_t *old_parts_bytes[5];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = old_parts_bytes[i] = malloc(parts[i].len);
+        memcpy(p, parts[i].blob, parts[i].len);
+        p[8] = 1;
+        uint64_t fnv = fnv64(p + 28, parts[i].len - 28);
+        uint8_t *listed = NULL;
+        for (size_t at = 28; at + 8 <= len && !listed; at++)
+            if (!memcmp(model + at, p + 20, 8))
+                listed = model + at;
+        assert_non_null(listed);
+        for (int b = 0; b < 8; b++)
+            p[20 + b] = listed[b] = (uint8_t)(fnv >> (8 * b));
+        given[i] = (segstream_cluster_user_part){parts[i].shard, p, parts[i].len};
+    }
+    model[8] = 4;
+    fix_checksum(model, len);
+    c = segstream_cluster_restore_split(model, len, given, 5, &err);
+    if (!c)
+        fail_msg("format 4 with version 1 parts: %s", err.message);
+    uint8_t *back;
+    size_t back_len;
+    assert_int_equal(segstream_cluster_snapshot(c, &back, &back_len, &err), 0);
+    segstream_cluster_free(c);
+    assert_int_equal(back_len, again_len);
+    assert_memory_equal(back, again, back_len);
+    for (size_t i = 0; i < n; i++)
+        free(old_parts_bytes[i]);
+    free(back), free(again);
     free(old_model), free(model), free(whole);
     segstream_cluster_user_parts_free(old_parts, n_old);
     segstream_cluster_user_parts_free(parts, n);
