@@ -3,8 +3,8 @@
  * Scheme: a snapshot is cut into content-defined chunks (a gear rolling hash
  * picks the cut points, so an insertion or a change early in the blob moves
  * only the chunks around it, not every chunk after it), each written under
- * the key "<prefix>/c-<fnv64 of the chunk>", then a manifest under key
- * "<prefix>": "segstream-state v2 <chunks> <bytes> <fnv64 of the blob>
+ * the key "<prefix>/c-<XXH64 of the chunk>", then a manifest under key
+ * "<prefix>": "segstream-state v3 <chunks> <bytes> <XXH64 of the blob>
  * <chunk hash> ...", written last, all in the caller's open transaction and
  * all to partition 0 so their order is total. A write sends only the chunks
  * the topic does not hold yet and deletes (null value) those the new
@@ -19,7 +19,9 @@
  *
  * Format v1 (fixed 900 KiB chunks "<prefix>/chunk-<i>", manifest
  * "segstream-state v1 <chunks> <bytes> <hash>") is still read, and the first
- * v2 write after it deletes the v1 chunks.
+ * write after it deletes the v1 chunks. Format v2 (the same as v3 with
+ * FNV-1a-64 hashes, ~4 cycles a byte) is still read; the first v3 write
+ * after it names other chunks, so it rewrites them all once.
  *
  * A reader can collect every snapshot under a common prefix in one pass
  * (segstream_state_read_all): the stage keeps its model under

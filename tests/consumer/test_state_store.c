@@ -23,6 +23,8 @@
 #include "consumer/cli_kafka.h"
 #include "consumer/state_store.h"
 
+#include "common/hash64.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,16 +137,17 @@ static int same_list(const segstream_state_stored *x, const segstream_state_stor
                       !memcmp(x->lens, y->lens, x->n * sizeof *x->lens)));
 }
 
-/* The one-pass list against the plain cutter and FNV over the slices. */
+/* The list against the plain cutter and XXH64 over the slices. */
 static int list_is_formats(const uint8_t *b, size_t len)
 {
     segstream_state_stored l = {0};
     uint64_t whole;
     size_t *ends = malloc((len / SEGSTREAM_STATE_CHUNK_MIN + 2) * sizeof *ends);
     size_t n = reference_cuts(b, len, ends);
-    int ok = !segstream_state_chunk_list(b, len, &l, &whole) && l.known && l.n == n && whole == fnv64(b, len);
+    int ok = !segstream_state_chunk_list(b, len, &l, &whole) && l.known && l.n == n &&
+             whole == segstream_xxh64(b, len, 0);
     for (size_t i = 0, start = 0; ok && i < n; start = ends[i++])
-        ok = l.lens[i] == ends[i] - start && l.hashes[i] == fnv64(b + start, ends[i] - start);
+        ok = l.lens[i] == ends[i] - start && l.hashes[i] == segstream_xxh64(b + start, ends[i] - start, 0);
     size_t *ends2 = NULL;
     ok = ok && segstream_state_chunk_ends(b, len, &ends2) == (long)n && (!n || !memcmp(ends, ends2, n * sizeof *ends));
     free(ends), free(ends2);
@@ -187,36 +190,36 @@ int main(void)
     CHECK(txn(p, topic, "g/model", a, big, NULL, 1, &written, &next, &err) == 0);
     CHECK(written == big);
     CHECK(!segstream_state_chunk_list(a, big, &want, &whole) && same_list(&next, &want));
-    CHECK(reads_back(rconf, topic, "g/model", a, big, 2, &back, &err));
+    CHECK(reads_back(rconf, topic, "g/model", a, big, 3, &back, &err));
     CHECK(same_list(&back, &next)); /* the list comes back with the snapshot */
     segstream_state_stored_clear(&stored);
     stored = next, next = (segstream_state_stored){0};
     CHECK(txn(p, topic, "g/model", a2, big + 100, &stored, 1, &written, &next, &err) == 0);
     printf("changed snapshot: %zu of %zu bytes written\n", written, big + 100);
     CHECK(written > 0 && written < 4 * SEGSTREAM_STATE_CHUNK_MAX);
-    CHECK(reads_back(rconf, topic, "g/model", a2, big + 100, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "g/model", a2, big + 100, 3, NULL, &err));
     segstream_state_stored_clear(&stored);
     stored = next, next = (segstream_state_stored){0};
 
     /* aborted: the kept list stays the committed one */
     CHECK(txn(p, topic, "g/model", c, big, &stored, 0, &written, &aborted, &err) == 0);
-    CHECK(reads_back(rconf, topic, "g/model", a2, big + 100, 2, &back, &err));
+    CHECK(reads_back(rconf, topic, "g/model", a2, big + 100, 3, &back, &err));
     CHECK(same_list(&back, &stored));
     /* c again (a byte changed near its end) on the committed list: all of it
      * is sent, since the aborted write's chunks never became visible */
     c[big - 3000] ^= 1;
     CHECK(txn(p, topic, "g/model", c, big, &stored, 1, &written, &next, &err) == 0);
     CHECK(written == big);
-    CHECK(reads_back(rconf, topic, "g/model", c, big, 2, &back, &err));
+    CHECK(reads_back(rconf, topic, "g/model", c, big, 3, &back, &err));
     /* after a restore: build on the list read back */
     CHECK(same_list(&back, &next));
     segstream_state_stored_clear(&stored), segstream_state_stored_clear(&next);
     c[big - 3000] ^= 1;
     CHECK(txn(p, topic, "g/model", c, big, &back, 1, &written, &next, &err) == 0);
     CHECK(written > 0 && written <= SEGSTREAM_STATE_CHUNK_MAX);
-    CHECK(reads_back(rconf, topic, "g/model", c, big, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "g/model", c, big, 3, NULL, &err));
     CHECK(txn(p, topic, "g/model", b, small, &next, 1, &written, NULL, &err) == 0);
-    CHECK(reads_back(rconf, topic, "g/model", b, small, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "g/model", b, small, 3, NULL, &err));
     segstream_state_stored_clear(&next);
 
     /* why the list must not advance on an abort: building on the aborted
@@ -225,7 +228,7 @@ int main(void)
     CHECK(txn(p, topic, "wrong/model", a, big, NULL, 1, &written, NULL, &err) == 0);
     CHECK(txn(p, topic, "wrong/model", c, big, &aborted, 1, &written, NULL, &err) == 0);
     CHECK(written == 0);
-    CHECK(reads_back(rconf, topic, "wrong/model", a, big, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "wrong/model", a, big, 3, NULL, &err));
 
     /* format v1, by hand: two fixed chunks and the manifest, then a v2 write */
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
@@ -247,12 +250,48 @@ int main(void)
     CHECK(reads_back(rconf, topic, "old/model", c, v1_chunk + 1000, 1, &back, &err));
     CHECK(!back.known && back.n == 0 && back.legacy_chunks == 2);
     CHECK(txn(p, topic, "old/model", a, big, &back, 1, &written, &next, &err) == 0);
-    CHECK(reads_back(rconf, topic, "old/model", a, big, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "old/model", a, big, 3, NULL, &err));
     /* the same snapshot again on the committed list: nothing written */
     CHECK(txn(p, topic, "old/model", a, big, &next, 1, &written, NULL, &err) == 0);
     CHECK(written == 0);
-    CHECK(reads_back(rconf, topic, "old/model", a, big, 2, NULL, &err));
+    CHECK(reads_back(rconf, topic, "old/model", a, big, 3, NULL, &err));
     segstream_state_stored_clear(&next);
+
+    /* format v2, by hand: the v3 scheme with FNV-1a hashes (what topics hold
+     * from before XXH64), then a v3 write on its list: every chunk is named
+     * anew, so all are written once, and it reads back as v3 */
+    {
+        size_t *ends = NULL;
+        long n_ends = segstream_state_chunk_ends(a2, big, &ends);
+        CHECK(n_ends > 1);
+        size_t cap = 64 + (size_t)n_ends * 17, at = 0;
+        char *v2 = malloc(cap);
+        CHECK(v2);
+        int w = snprintf(v2, cap, "segstream-state v2 %ld %zu %016" PRIx64, n_ends, big, fnv64(a2, big));
+        rd_kafka_error_t *te = rd_kafka_begin_transaction(p);
+        CHECK(!te);
+        for (long i = 0; i < n_ends; at = ends[i++]) {
+            uint64_t h = fnv64(a2 + at, ends[i] - at);
+            char key[64];
+            snprintf(key, sizeof key, "v2/model/c-%016" PRIx64, h);
+            CHECK(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                                     RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(a2 + at, ends[i] - at),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+            w += snprintf(v2 + w, cap - (size_t)w, " %016" PRIx64, h);
+        }
+        CHECK(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY("v2/model", 8),
+                                 RD_KAFKA_V_VALUE(v2, (size_t)w), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END));
+        CHECK(!rd_kafka_commit_transaction(p, 30000));
+        segstream_state_stored v2_list = {0}, v3_list = {0};
+        CHECK(reads_back(rconf, topic, "v2/model", a2, big, 2, &v2_list, &err));
+        CHECK(v2_list.known && v2_list.n == (size_t)n_ends);
+        CHECK(txn(p, topic, "v2/model", a2, big, &v2_list, 1, &written, &v3_list, &err) == 0);
+        CHECK(written >= big);
+        CHECK(reads_back(rconf, topic, "v2/model", a2, big, 3, NULL, &err));
+        segstream_state_stored_clear(&v2_list), segstream_state_stored_clear(&v3_list);
+        free(ends), free(v2);
+    }
 
     /* several snapshots under one base, in one transaction, read in one pass
      * (the stage: "<group>/model" and "<group>/users/<partition>"); an empty
@@ -274,7 +313,7 @@ int main(void)
         CHECK(all[1].found.stored.known && all[1].found.stored.n >= 1);
         segstream_state_snapshots_free(all, n_all);
     }
-    CHECK(reads_back(rconf, topic, "g/model", b, small, 2, NULL, &err)); /* the other prefix untouched */
+    CHECK(reads_back(rconf, topic, "g/model", b, small, 3, NULL, &err)); /* the other prefix untouched */
 
     uint8_t *none = NULL;
     size_t len = 0;
