@@ -397,15 +397,18 @@ static void test_snapshot_restore(void **state)
  * must not restore into a pipeline whose encoder gives 384 dimensions: its
  * vectors would overrun the centroids (found reviewing restore for fuzzing).
  * The same seed as the version before user slices wrote it (one blob, users
- * inside, tests/data/pipeline) gets as far: old state topics still restore. */
+ * inside, tests/data/pipeline) gets as far, as does the one before XXH64
+ * checksums (bundle, CRC-64-AVRO, cluster format 4): old state topics still
+ * restore. */
 static void test_restore_other_dimension(void **state)
 {
     (void)state;
     const char *files[] = {"tests/fuzz/corpus/pipeline_snapshot/running.bin",
-                           "tests/data/pipeline/snapshot-v1-running-8dim.bin"};
+                           "tests/data/pipeline/snapshot-v1-running-8dim.bin",
+                           "tests/data/pipeline/snapshot-v2-running-8dim.bin"};
     segstream_stage_settings s = settings(3, 20);
     segstream_pipeline *p = open_pipeline(&s);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", getenv("SEGSTREAM_ROOT"), files[i]);
         FILE *f = fopen(path, "rb");
@@ -414,7 +417,7 @@ static void test_restore_other_dimension(void **state)
         size_t len = fread(blob, 1, sizeof blob, f);
         fclose(f);
         assert_true(len > 0 && len < sizeof blob);
-        assert_memory_equal(blob, i == 0 ? "SGPB" : "SGPL", 4);
+        assert_memory_equal(blob, i == 1 ? "SGPL" : "SGPB", 4);
         segstream_err err = {{0}};
         assert_int_equal(segstream_pipeline_restore(p, blob, len, &err), -1);
         if (!strstr(err.message, "8-dimension"))

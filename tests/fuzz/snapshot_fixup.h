@@ -3,13 +3,16 @@
  * (a random mutation passes a 64-bit checksum once in 2^64 tries).
  *
  * Cluster blob (cluster/snapshot.c): "SEGSTRCL", u32 version, u64 payload
- * length, u64 FNV-1a-64 of the payload, payload; the length is set to the
- * bytes present and the checksum recomputed. Pipeline blob
- * (consumer/pipeline_snapshot.c): "SGPL", varint version, varint cluster
- * length, cluster blob, ..., CRC-64-AVRO of everything before it; the inner
- * cluster blob is fixed up first when its length fits. Header-only. */
+ * length, u64 checksum of the payload (XXH64 from version 5, FNV-1a-64
+ * before), payload; the length is set to the bytes present and the checksum
+ * recomputed. Pipeline blob (consumer/pipeline_snapshot.c): "SGPL", varint
+ * version, varint cluster length, cluster blob, ..., checksum of everything
+ * before it (XXH64 from version 3, CRC-64-AVRO before); the inner cluster
+ * blob is fixed up first when its length fits. Header-only. */
 #ifndef SEGSTREAM_FUZZ_SNAPSHOT_FIXUP_H
 #define SEGSTREAM_FUZZ_SNAPSHOT_FIXUP_H
+
+#include "common/hash64.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,9 +30,12 @@ static inline void fuzz_fix_cluster_blob(uint8_t *b, size_t len)
 {
     if (len < FUZZ_CLUSTER_HEADER || memcmp(b, "SEGSTRCL", 8))
         return;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a-64, as snapshot.c */
-    for (size_t i = FUZZ_CLUSTER_HEADER; i < len; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a-64 before format 5, as snapshot.c */
+    if (b[8] >= 5)
+        h = segstream_xxh64(b + FUZZ_CLUSTER_HEADER, len - FUZZ_CLUSTER_HEADER, 0);
+    else
+        for (size_t i = FUZZ_CLUSTER_HEADER; i < len; i++)
+            h = (h ^ b[i]) * 0x100000001b3ull;
     fuzz_put_le(b + 12, len - FUZZ_CLUSTER_HEADER, 8);
     fuzz_put_le(b + 20, h, 8);
 }
@@ -56,11 +62,11 @@ static inline void fuzz_fix_pipeline_blob(uint8_t *b, size_t len, uint64_t (*crc
     if (len < 12 || memcmp(b, "SGPL", 4))
         return;
     size_t pos = 4;
-    int64_t version, cl;
+    int64_t version = 0, cl;
     if (!fuzz_get_varint(b, len - 8, &pos, &version) && !fuzz_get_varint(b, len - 8, &pos, &cl) && cl >= 0 &&
         (uint64_t)cl <= len - 8 - pos)
         fuzz_fix_cluster_blob(b + pos, (size_t)cl);
-    fuzz_put_le(b + len - 8, crc64(b, len - 8), 8);
+    fuzz_put_le(b + len - 8, version >= 3 ? segstream_xxh64(b, len - 8, 0) : crc64(b, len - 8), 8);
 }
 
 #endif
