@@ -50,7 +50,7 @@ void segstream_bert_embed(float *x, const int32_t *ids, const int *positions, in
                           const float *word, const float *position, const float *type0,
                           const float *gamma, const float *beta, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < t; i++) {
         float *row = x + (size_t)i * h;
         embed_row(row, word + (size_t)ids[i] * h, position + (size_t)positions[i] * h, type0, h);
@@ -61,7 +61,7 @@ void segstream_bert_embed(float *x, const int32_t *ids, const int *positions, in
 void segstream_bert_layer_norm(float *x, int t, int h, const float *gamma, const float *beta,
                                float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < t; i++)
         layer_norm_row(x + (size_t)i * h, h, gamma, beta, eps);
 }

@@ -34,6 +34,10 @@ enum {
  * more than that, which is why bert.c runs short passes on one thread. */
 #define MIN_MACS_PER_THREAD (1L << 22)
 
+/* Panels a thread takes at a time: 64 columns, 6 chunks of a 384-wide
+ * output, 24 of a 1536-wide one. */
+#define CHUNK_PANELS 4
+
 static size_t k_groups(int k)
 {
     return ((size_t)k + KG - 1) / KG;
@@ -208,10 +212,16 @@ void segstream_int8_gemm_run(const segstream_int8_packed *p, const uint8_t *a, i
         panels_run(p, a, m, c, 0, panels);
         return;
     }
-#pragma omp parallel num_threads(threads)
-    {
-        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-        panels_run(p, a, m, c, panels * t / nt, panels * (t + 1) / nt);
+    /* Chunks handed out as threads come free, not halves fixed in advance:
+     * next to a broker on the same cores, a worker that wakes late or is
+     * preempted mid-call otherwise leaves the other waiting at the barrier
+     * for its whole half (bench-e2e: 2 encoder threads encoded no faster than
+     * 1 inside the stage). Each element's sum is the same whoever computes it. */
+    const long chunks = (long)((panels + CHUNK_PANELS - 1) / CHUNK_PANELS);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (long q = 0; q < chunks; q++) {
+        const size_t p0 = (size_t)q * CHUNK_PANELS, p1 = p0 + CHUNK_PANELS < panels ? p0 + CHUNK_PANELS : panels;
+        panels_run(p, a, m, c, p0, p1);
     }
 #else
     (void)p;

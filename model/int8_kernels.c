@@ -44,7 +44,9 @@ INSTANTIATE(quantize_row, (const float *x, int k, uint8_t *q, float *scale, int3
 
 void segstream_int8_quantize_rows(const float *x, int m, int k, uint8_t *q, float *scale, int32_t *zero)
 {
-#pragma omp parallel for schedule(static)
+    /* dynamic chunks of rows, not fixed halves: a worker preempted by another
+     * process must not hold the pass at the barrier (see int8_gemm.c) */
+#pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < m; i++)
         quantize_row(x + (size_t)i * k, k, q + (size_t)i * k, scale + i, zero + i);
 }
@@ -89,7 +91,7 @@ void segstream_int8_dequantize_rows(const int32_t *acc, int m, int n, const floa
                                     const int32_t *zero, const int32_t *colsum, const float *wscale,
                                     const float *bias, segstream_int8_output out, float *dst)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < m; i++)
         dequantize_row(acc + (size_t)i * n, n, scale[i], zero[i], colsum, wscale, bias, (int)out,
                        dst + (size_t)i * n);
