@@ -1,4 +1,4 @@
-/* int8_gemm.h - pre-packed u8 x s8 -> s32 matrix product for AVX2 CPUs without VNNI.
+/* int8_gemm.h - pre-packed u8 x s8 -> s32 matrix product for AVX2 and AVX-512 VNNI CPUs.
  *
  * C[M][N] = A[M][K] . W[K][N] in exact 32-bit integer sums, A unsigned codes
  * (row-major), W signed weights of at most 7 bits (|w| <= 63, int8_kernels.h
@@ -23,10 +23,16 @@
 typedef struct segstream_int8_packed {
     int8_t *panels; /* NULL until pack succeeds; [N/16 rounded up][K/4 rounded up][16][4] */
     int k, n;
+    int vnni; /* the kernel that runs it, chosen by segstream_int8_gemm_pack */
 } segstream_int8_packed;
 
 /* 1 if this CPU runs the kernel (AVX2), else 0: callers then keep another path. */
 int segstream_int8_gemm_supported(void);
+
+/* The kernel weights packed now would run on: "avx512-vnni" (vpdpbusd,
+ * AVX-512F + VNNI, unless the environment sets SEGSTREAM_INT8_GEMM=avx2),
+ * "avx2", or "none". Same bits either way; for logs and benchmarks. */
+const char *segstream_int8_gemm_kernel(void);
 
 /* Packs w ([K][N] row-major, |w[i]| <= 63, not kept) into p, which owns the
  * copy until segstream_int8_gemm_free. Any K, N >= 1. */

@@ -1,4 +1,4 @@
-/* int8_matmul.c - quantized linear layer on the packed AVX2 kernel or oneDNN's u8 x s8 -> s32 matmul.
+/* int8_matmul.c - quantized linear layer on the packed kernel (AVX2 or VNNI) or oneDNN's u8 x s8 -> s32 matmul.
  *
  * Weights are quantized with lrintf at init (once, not hot), then packed
  * (int8_gemm.h) or wrapped for oneDNN; activations per call by
@@ -225,7 +225,8 @@ int segstream_int8_matmul_check_exact(const segstream_int8_matmul *mm, const seg
         if (exact[i] != s->acc[i])
             rc = segstream_err_set(err, "the %s int8 matmul (%zux%zu) is not exact on this CPU "
                                         "(row %zu, column %zu: %d, exact %lld)",
-                                   mm->packed ? "packed AVX2" : "oneDNN", k, n, i / n, i % n, (int)s->acc[i],
+                                   !mm->packed ? "oneDNN" : wts->packed.vnni ? "packed VNNI" : "packed AVX2", k, n,
+                                   i / n, i % n, (int)s->acc[i],
                                    (long long)exact[i]);
     free(exact);
     free(row);

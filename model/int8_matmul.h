@@ -51,9 +51,9 @@ typedef struct segstream_int8_scratch {
     size_t cap_codes, cap_acc, cap_rows;
 } segstream_int8_scratch;
 
-/* Sets up K x N (u8 codes x s8 weights -> s32): the packed kernel where
- * the CPU has AVX2 and SEGSTREAM_INT8_GEMM is not "onednn", else oneDNN's
- * primitive. */
+/* Sets up K x N (u8 codes x s8 weights -> s32): the packed kernel (VNNI or
+ * AVX2, int8_gemm.h) where the CPU has AVX2 and SEGSTREAM_INT8_GEMM is not
+ * "onednn", else oneDNN's primitive. */
 int segstream_int8_matmul_init(segstream_int8_matmul *mm, dnnl_engine_t engine, int k, int n,
                                segstream_err *err);
 void segstream_int8_matmul_destroy(segstream_int8_matmul *mm);

@@ -1,4 +1,4 @@
-/* test_int8_gemm.c - the packed AVX2 int8 gemm against a plain product, and the encoder on it against oneDNN.
+/* test_int8_gemm.c - the packed int8 gemm against a plain product, and the encoder on it against oneDNN.
  *
  * 1. segstream_int8_gemm_run on pseudo-random u8 codes and 7-bit s8 weights
  *    (the extremes 255 and +-63 over-represented, all-255 rows among them:
@@ -6,7 +6,8 @@
  *    exactly, for every M in 1..70 and K, N that are not multiples of the
  *    kernel's 4 and 16 (tails), on 1 and 2 threads, and for shapes large
  *    enough that the columns are split between threads and rows span more
- *    than one cache block.
+ *    than one cache block; on a VNNI CPU for both kernels (vpdpbusd and,
+ *    with SEGSTREAM_INT8_GEMM=avx2, vpmaddubsw).
  * 2. The int8 encoder on the packed kernel gives bit for bit the embeddings
  *    of the int8 encoder on oneDNN's matmul (SEGSTREAM_INT8_GEMM=onednn) for
  *    the 1001 real texts of tests/data/encoder_reference.txt, in large
@@ -71,8 +72,9 @@ static void check_shape(int m, int k, int n, int threads)
             for (int x = 0; x < k; x++)
                 exact += (int64_t)a[(size_t)i * k + x] * w[(size_t)x * n + j];
             if (exact != c[(size_t)i * n + j])
-                fail_msg("m=%d k=%d n=%d threads=%d: c[%d][%d] = %d, exact %lld", m, k, n, threads, i, j,
-                         (int)c[(size_t)i * n + j], (long long)exact);
+                fail_msg("%s kernel, m=%d k=%d n=%d threads=%d: c[%d][%d] = %d, exact %lld",
+                         p.vnni ? "VNNI" : "AVX2", m, k, n, threads, i, j, (int)c[(size_t)i * n + j],
+                         (long long)exact);
             assert_int_equal(segstream_int8_gemm_weight(&p, i % k, j), w[(size_t)(i % k) * n + j]);
         }
     segstream_int8_gemm_free(&p);
@@ -89,16 +91,33 @@ static void check_shape(int m, int k, int n, int threads)
         }                                                                              \
     } while (0)
 
+/* The kernels this CPU runs: its default, and AVX2 as well where that is VNNI. */
+static int kernel_count(void)
+{
+    return strcmp(segstream_int8_gemm_kernel(), "avx512-vnni") == 0 ? 2 : 1;
+}
+
+static void use_kernel(int i)
+{
+    if (i)
+        setenv("SEGSTREAM_INT8_GEMM", "avx2", 1);
+    else
+        unsetenv("SEGSTREAM_INT8_GEMM");
+}
+
 static void every_row_count_and_tail_is_exact(void **state)
 {
     (void)state;
     SKIP_WITHOUT_AVX2();
     static const int ks[] = {1, 2, 3, 4, 5, 7, 31, 33, 66, 384};
     static const int ns[] = {1, 5, 15, 16, 17, 40};
-    for (int m = 1; m <= 70; m++)
-        for (size_t x = 0; x < sizeof ks / sizeof *ks; x++)
-            for (size_t y = 0; y < sizeof ns / sizeof *ns; y++)
-                check_shape(m, ks[x], ns[y], 1 + (m + (int)x + (int)y) % 2);
+    for (int kernel = kernel_count() - 1; kernel >= 0; kernel--) {
+        use_kernel(kernel);
+        for (int m = 1; m <= 70; m++)
+            for (size_t x = 0; x < sizeof ks / sizeof *ks; x++)
+                for (size_t y = 0; y < sizeof ns / sizeof *ns; y++)
+                    check_shape(m, ks[x], ns[y], 1 + (m + (int)x + (int)y) % 2);
+    }
 }
 
 static void model_shapes_split_between_threads_are_exact(void **state)
@@ -109,9 +128,12 @@ static void model_shapes_split_between_threads_are_exact(void **state)
      * cache block and odd sizes, each large enough to run on 2 threads */
     static const int shapes[][3] = {{16, 384, 1152}, {16, 384, 384}, {16, 384, 1536}, {16, 1536, 384},
                                     {131, 1537, 389}, {70, 1023, 1001}, {200, 385, 47}};
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        for (int threads = 1; threads <= 2; threads++)
-            check_shape(shapes[i][0], shapes[i][1], shapes[i][2], threads);
+    for (int kernel = kernel_count() - 1; kernel >= 0; kernel--) {
+        use_kernel(kernel);
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+            for (int threads = 1; threads <= 2; threads++)
+                check_shape(shapes[i][0], shapes[i][1], shapes[i][2], threads);
+    }
 }
 
 /* --- the encoder on the packed kernel = the encoder on oneDNN --- */

@@ -1,4 +1,4 @@
-/* bench_int8_gemm.c - the packed AVX2 int8 gemm (model/int8_gemm.h) next to oneDNN's u8 x s8 -> s32 matmul.
+/* bench_int8_gemm.c - the packed int8 gemm (model/int8_gemm.h) next to oneDNN's u8 x s8 -> s32 matmul.
  *
  * A benchmark, not a test: it asserts only that both give the same sums.
  * For all-MiniLM-L6-v2's four linear shapes (K x N = 384 x 1152, 384 x 384,
@@ -10,6 +10,8 @@
  * for the packed kernel and oneDNN (runtime-M primitive, as int8_matmul.c
  * makes it), then the sum of the four shapes x 6 layers, i.e. the integer
  * matmul time of one forward pass.
+ * The packed kernel is this CPU's (VNNI where it has it; SEGSTREAM_INT8_GEMM=avx2
+ * times the AVX2 one), named above the table.
  * Usage: bench_int8_gemm [M=16] [ROUNDS=30] */
 #include "model/dnnl_matmul.h"
 #include "model/int8_gemm.h"
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         if (setup(&runs[i], m, shapes[i][0], shapes[i][1]))
             return 1;
+    printf("packed kernel: %s\n\n", segstream_int8_gemm_kernel());
     printf("| M x K x N | threads | packed us | packed GOPS | oneDNN us | oneDNN GOPS | oneDNN / packed |\n"
            "|---|---|---|---|---|---|---|\n");
     for (int threads = 1; threads <= 2; threads++) {
