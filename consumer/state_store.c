@@ -44,7 +44,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-
 static void gear_table(uint64_t gear[256])
 {
     uint64_t seed = 0x5e65747265616dULL; /* fixed: the cut points are part of the format */
