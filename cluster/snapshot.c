@@ -851,14 +851,21 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     int64_t sweep_due = get_i64(&r), sweep_cursor = get_i64(&r);
     const int64_t limit = INT64_C(1) << 62; /* the range update() accepts; keeps arithmetic from overflowing */
 #define TIME_OK(v) ((v) == INT64_MIN || ((v) >= -limit && (v) <= limit))
+    /* a pane index times pane_ms is a time: bounded as times are (an index near
+     * 2^62 overflowed the pane's end time; found by fuzzing) */
+#define PANE_OK(v) ((v) == INT64_MIN || ((v) >= -limit / c->opt.pane_ms - 1 && (v) <= limit / c->opt.pane_ms))
     if (r.failed || c->next_segment_id < 1 || c->next_segment_id > limit || c->version < 0 || c->version > limit ||
-        !TIME_OK(c->max_time) || !TIME_OK(c->watermark) || !TIME_OK(c->model_pane))
+        !TIME_OK(c->max_time) || !TIME_OK(c->watermark) || !PANE_OK(c->model_pane))
         CORRUPT("model header");
+    /* the cursor indexes users (a negative one read before the table: found by
+     * fuzzing); the count is only decremented, so bound it away from overflow */
+    if (sweep_cursor < 0 || sweep_cursor > limit || sweep_due < -limit || sweep_due > limit)
+        CORRUPT("sweep state");
     size_t kd = (size_t)c->k * c->d;
     if (dense_panes) {
         for (int i = 0; i < c->n_ring; i++) {
             c->pane_index[i] = get_i64(&r);
-            if (!TIME_OK(c->pane_index[i]))
+            if (!PANE_OK(c->pane_index[i]))
                 CORRUPT("pane index");
         }
         get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
@@ -871,7 +878,7 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
         size_t nb = bitmap_bytes(c->k);
         for (int i = 0; i < c->n_ring; i++) {
             c->pane_index[i] = get_i64(&r);
-            if (!TIME_OK(c->pane_index[i]))
+            if (!PANE_OK(c->pane_index[i]))
                 CORRUPT("pane index");
             const uint8_t *bits = take(&r, nb);
             if (!bits)
