@@ -1,12 +1,13 @@
 /* int8_gemm.c - the micro-kernels behind int8_gemm.h: a few rows x 16 columns in registers.
  *
  * Per group of 4 k: the 4 codes of a row are broadcast to every 32-bit lane
- * (vpbroadcastd) and multiplied with the panel's 2 x 32 weight bytes, 4
- * products summed per lane: on AVX2 by vpmaddubsw + vpmaddwd + vpaddd, on
- * AVX-512 VNNI by one vpdpbusd (int8_gemm_tile.h holds the tile once, for
- * both). The AVX2 kernel is bound by its two multiplies per 32 products
- * (Zen 3 issues two vector multiplies a cycle), so wider tiles, which would
- * spill its 16 registers, buy nothing; the VNNI kernel needs one. Loops:
+ * (vpbroadcastd) and multiplied with the 64 weight bytes of the panel's k
+ * group, 4 products summed per lane: on AVX2 by vpmaddubsw + vpmaddwd +
+ * vpaddd on two 256-bit vectors, on AVX-512 VNNI by one vpdpbusd on one
+ * 512-bit vector (int8_gemm_tile.h holds the tile once, for both). The AVX2
+ * kernel is bound by its two multiplies per 32 products (Zen 3 issues two
+ * vector multiplies a cycle), so wider tiles, which would spill its 16
+ * registers, buy nothing; VNNI needs one multiply, not two. Loops:
  * columns (16-wide panels) outside, split between threads; then blocks of 64
  * rows, so that a block's codes stay in L2 while the panels go by; then the
  * register tiles, for which a panel (K x 16 bytes, at most 24 KiB for
