@@ -33,8 +33,12 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
     double *best_d = malloc((size_t)n * sizeof *best_d);
     int *assign = malloc((size_t)n * sizeof *assign);
     long *count = malloc((size_t)k * sizeof *count);
-    if (!dist || !cand || !best_d || !assign || !count) {
-        free(dist), free(cand), free(best_d), free(assign), free(count);
+    int trials = 2 + (int)log((double)k);
+    /* similarities of a step's candidates, or of every vector to every centre */
+    float *sims = malloc((size_t)n * (size_t)(trials > k ? trials : k) * sizeof *sims);
+    float *cand_rows = malloc((size_t)trials * d * sizeof *cand_rows);
+    if (!dist || !cand || !best_d || !assign || !count || !sims || !cand_rows) {
+        free(dist), free(cand), free(best_d), free(assign), free(count), free(sims), free(cand_rows);
         return segstream_err_set(err, "k-means: out of memory");
     }
     long first = (long)(cl_rng_next(rng) % (uint64_t)n);
@@ -44,24 +48,30 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
         dist[i] = fmax(0.0, 1.0 - cl_dot(X + (size_t)i * d, centroids, d));
         total += dist[i];
     }
-    int trials = 2 + (int)log((double)k);
     for (int j = 1; j < k; j++) {
-        long pick = -1;
-        double pick_total = INFINITY;
+        /* a step's draws all come from the same potential, so they can be
+         * drawn first and their distances formed in one blocked pass */
         for (int t = 0; t < trials; t++) {
             long cidx = total > 0 ? draw(rng, dist, n, total) : (long)(cl_rng_next(rng) % (uint64_t)n);
+            memcpy(cand_rows + (size_t)t * d, X + (size_t)cidx * d, (size_t)d * sizeof(float));
+        }
+        cl_dots_block(cand_rows, trials, X, (int)n, d, sims);
+        int pick = -1;
+        double pick_total = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            const float *s = sims + (size_t)t * n;
             double sum = 0;
             for (long i = 0; i < n; i++) {
-                cand[i] = fmin(dist[i], fmax(0.0, 1.0 - cl_dot(X + (size_t)i * d, X + (size_t)cidx * d, d)));
+                cand[i] = fmin(dist[i], fmax(0.0, 1.0 - s[i]));
                 sum += cand[i];
             }
             if (sum < pick_total) {
                 pick_total = sum;
-                pick = cidx;
+                pick = t;
                 memcpy(best_d, cand, (size_t)n * sizeof *best_d);
             }
         }
-        memcpy(centroids + (size_t)j * d, X + (size_t)pick * d, (size_t)d * sizeof(float));
+        memcpy(centroids + (size_t)j * d, cand_rows + (size_t)pick * d, (size_t)d * sizeof(float));
         memcpy(dist, best_d, (size_t)n * sizeof *dist);
         total = pick_total;
     }
@@ -69,17 +79,16 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
         assign[i] = -1;
     for (int it = 0; it < iterations; it++) {
         long moved = 0;
+        cl_dots_block(X, (int)n, centroids, k, d, sims);
         for (long i = 0; i < n; i++) {
-            const float *x = X + (size_t)i * d;
+            const float *si = sims + (size_t)i * k;
             int b = 0;
             float bs = -INFINITY;
-            for (int j = 0; j < k; j++) {
-                float s = cl_dot(x, centroids + (size_t)j * d, d);
-                if (s > bs) {
-                    bs = s;
+            for (int j = 0; j < k; j++)
+                if (si[j] > bs) {
+                    bs = si[j];
                     b = j;
                 }
-            }
             moved += assign[i] != b;
             assign[i] = b;
             dist[i] = 1.0 - bs;
@@ -109,17 +118,16 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
         }
     }
     /* the inertia of the final centroids (sum of 1 - max cos) picks the best restart */
+    cl_dots_block(X, (int)n, centroids, k, d, sims);
     double sum = 0;
     for (long i = 0; i < n; i++) {
         float bs = -INFINITY;
-        for (int j = 0; j < k; j++) {
-            float s = cl_dot(X + (size_t)i * d, centroids + (size_t)j * d, d);
-            bs = s > bs ? s : bs;
-        }
+        for (int j = 0; j < k; j++)
+            bs = sims[(size_t)i * k + j] > bs ? sims[(size_t)i * k + j] : bs;
         sum += 1.0 - bs;
     }
     *inertia = sum;
-    free(dist), free(cand), free(best_d), free(assign), free(count);
+    free(dist), free(cand), free(best_d), free(assign), free(count), free(sims), free(cand_rows);
     return 0;
 }
 

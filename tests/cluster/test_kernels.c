@@ -1,5 +1,6 @@
 /* test_kernels.c - the sweep's kernels give the per-event path's bits: the
- * blocked dot products equal cl_dots for every block shape, the fast fp16
+ * blocked dot products equal cl_dots for every block shape (and a dot its
+ * mirror, which the k-means bootstrap relies on), the fast fp16
  * decode equals the table for every half, and a full sweep's similarities
  * do not depend on the thread count and equal the per-event computation. */
 #include <setjmp.h>
@@ -50,6 +51,10 @@ static void blocked_dots_equal_per_user_dots(void **state)
                                      nu, u, j, blocked[(size_t)u * n + j], single[j]);
                     if (memcmp(&single[0], &(float){cl_dot(X + (size_t)u * d, C, d)}, sizeof(float)))
                         fail_msg("cl_dots and cl_dot differ (d %d)", d);
+                    /* the k-means bootstrap blocks candidates against the vectors,
+                     * the other way round: a dot must not depend on its order */
+                    if (memcmp(&single[0], &(float){cl_dot(C, X + (size_t)u * d, d)}, sizeof(float)))
+                        fail_msg("cl_dot(a, b) and cl_dot(b, a) differ (d %d)", d);
                 }
             }
             free(X), free(C), free(blocked), free(single);
