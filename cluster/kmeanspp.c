@@ -71,6 +71,8 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
                 memcpy(best_d, cand, (size_t)n * sizeof *best_d);
             }
         }
+        if (pick < 0) /* every potential NaN (never from unit vectors): the first draw */
+            pick = 0;
         memcpy(centroids + (size_t)j * d, cand_rows + (size_t)pick * d, (size_t)d * sizeof(float));
         memcpy(dist, best_d, (size_t)n * sizeof *dist);
         total = pick_total;
