@@ -77,6 +77,12 @@ segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt
         segstream_cluster_free(c); /* after the message: it reads c */
         return NULL;
     }
+    c->barrier_wanted = INT64_MIN;
+    if (opt->shared_model && !(c->sample = cl_delta_new(c->d, c->k, opt->reservoir_size))) {
+        segstream_err_set(err, "cluster: out of memory (shared model deltas, k = %d, dim = %d)", c->k, c->d);
+        segstream_cluster_free(c);
+        return NULL;
+    }
     for (int r = 0; r < c->n_ring; r++)
         c->pane_index[r] = INT64_MIN;
     for (int s = 0; s < c->k; s++)
@@ -85,7 +91,7 @@ segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt
     return c;
 }
 
-static void free_boot(segstream_cluster *c)
+void cl_free_boot(segstream_cluster *c)
 {
     for (long i = 0; i < c->n_boot; i++) {
         cl_boot_event *b = &c->boot[i];
@@ -104,7 +110,7 @@ void segstream_cluster_free(segstream_cluster *c)
 {
     if (!c)
         return;
-    free_boot(c);
+    cl_free_boot(c);
     cl_users_free(&c->users);
     free(c->pane_index);
     free(c->pane_sum);
@@ -117,6 +123,11 @@ void segstream_cluster_free(segstream_cluster *c)
     free(c->scratch_x);
     free(c->scratch_unit);
     free(c->scratch_sims);
+    for (int j = 0; j < c->n_pending; j++)
+        cl_delta_free(c->pending[j]);
+    free(c->pending);
+    free(c->pending_shard);
+    cl_delta_free(c->sample);
     free(c);
 }
 
@@ -150,7 +161,10 @@ static int check_event(segstream_cluster *c, const segstream_cluster_event *ev, 
         return refuse(rj, SEGSTREAM_REJECT_TOO_FAR_FUTURE,
                       "event time %" PRId64 " is more than %" PRId64 " ms after the max event time %" PRId64, t,
                       c->opt.max_future_skew_ms, c->max_time);
-    if (t < -TIME_LIMIT || (c->watermark != INT64_MIN && cl_pane_of(c, t) < cl_oldest_pane(c)))
+    /* a shared model's window is the barrier's, the same for every sharer whatever its own watermark */
+    int64_t oldest = c->opt.shared_model ? (c->model_pane == INT64_MIN ? INT64_MIN : c->model_pane - c->n_window_panes + 1)
+                                : cl_oldest_pane(c);
+    if (t < -TIME_LIMIT || (oldest != INT64_MIN && cl_pane_of(c, t) < oldest))
         return refuse(rj, SEGSTREAM_REJECT_TOO_LATE,
                       "event time %" PRId64 " is before the window (watermark %" PRId64 ", window %" PRId64 " ms)",
                       t, c->watermark, c->opt.window_ms);
@@ -253,6 +267,16 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
         }
         return 0;
     }
+    if (i >= 0 && c->opt.shared_model && u->last_time[i] < cl_expiry_horizon(c)) {
+        /* expired, whether or not this instance's sweep got to it yet (sweep.c does the same) */
+        cl_emit_change(c, sink, i, u->id[i], c->watermark, u->segment_id[i], -1, NAN, SEGSTREAM_CLUSTER_CAUSE_EXPIRED);
+        if (u->seen_version[i] < c->version)
+            c->sweep_due--;
+        cl_users_remove(u, i, pb);
+        if (c->sweep_cursor >= u->n)
+            c->sweep_cursor = 0;
+        i = -1;
+    }
     float *p = c->scratch_x;
     if (i < 0) {
         if (cl_evict_for_new_user(c, sink, t, err))
@@ -300,6 +324,14 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     /* store, then assign from what is stored: the sweep sees the same vector */
     cl_profile_encode(c->opt.profile_codec, p, c->d, u->profile + (size_t)i * pb);
     cl_profile_decode(c->opt.profile_codec, u->profile + (size_t)i * pb, c->d, p);
+    if (c->version == 0) {
+        /* a shared model before its bootstrap: the profile is kept, and the event's vector
+         * joins the sample; the user's segment comes with the model, by its sweep */
+        cl_delta *x = cl_pending_of(c, ev->shard);
+        if (!x || cl_delta_add_sample(x, t, h, unit))
+            return segstream_err_set(err, "cluster: out of memory keeping a bootstrap sample row");
+        return 0;
+    }
     float *sims = c->scratch_sims;
     int best = cl_nearest(c, p, sims);
     int cur = current_slot(c, i);
@@ -315,6 +347,12 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
                        SEGSTREAM_CLUSTER_CAUSE_INTEREST_CHANGED);
     }
     /* feed the model */
+    if (c->opt.shared_model) { /* it learns at the next barrier */
+        cl_delta *x = cl_pending_of(c, ev->shard);
+        if (!x || cl_delta_add_event(x, cl_pane_of(c, t), best, p, t, h, ev->words, ev->words ? ev->n_words : 0))
+            return segstream_err_set(err, "cluster: out of memory keeping a shared-model contribution");
+        return 0;
+    }
     if (cl_pane_add(c, t, best, p) == 0 && update_centroids) {
         cl_axpy(c->acc + (size_t)best * c->d, 1.0f, p, c->d);
         c->seg[best].live_count += 1;
@@ -358,7 +396,7 @@ static int buffer_event(segstream_cluster *c, const segstream_cluster_event *ev,
             }
         }
     }
-    c->n_boot++; /* counted even when partial, so free_boot releases it */
+    c->n_boot++; /* counted even when partial, so cl_free_boot releases it */
     return bad ? -1 : 0;
 }
 
@@ -366,6 +404,9 @@ int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluste
 {
     if (c->version > 0)
         return 0;
+    if (c->opt.shared_model)
+        return segstream_err_set(err, "cluster bootstrap: a shared model bootstraps at a barrier "
+                                      "(segstream_cluster_barrier with final = 1)");
     long m = 0;
     for (long i = 0; i < c->n_boot; i++)
         m += c->boot[i].vector != NULL;
@@ -400,7 +441,7 @@ int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluste
         if (cl_apply_event(c, &ev, b->vector, sink, 0, err))
             return segstream_err_prefix(err, "cluster bootstrap replay");
     }
-    free_boot(c);
+    cl_free_boot(c);
     cl_panes_recompute(c, c->watermark);
     cl_labels_recompute(c, c->watermark);
     for (int s = 0; s < c->k; s++)
@@ -423,11 +464,19 @@ int segstream_cluster_update(segstream_cluster *c, const segstream_cluster_event
     int rc = check_event(c, ev, copy, reject);
     if (rc)
         return rc;
+    if (c->opt.shared_model) {
+        int64_t top = ev->event_time > c->max_time ? ev->event_time : c->max_time;
+        int64_t wanted = cl_pane_of(c, top - c->opt.allowed_lateness_ms);
+        if (c->at_barrier || c->model_pane == INT64_MIN || wanted > c->model_pane) {
+            c->barrier_wanted = wanted > c->model_pane ? wanted : c->model_pane;
+            return SEGSTREAM_CLUSTER_AT_BARRIER;
+        }
+    }
     if (ev->event_time > c->max_time || c->max_time == INT64_MIN) {
         c->max_time = ev->event_time;
         c->watermark = c->max_time - c->opt.allowed_lateness_ms;
     }
-    if (c->version == 0) {
+    if (c->version == 0 && !c->opt.shared_model) {
         if (buffer_event(c, ev, copy))
             return segstream_err_set(err, "cluster: out of memory buffering the bootstrap sample");
         if (c->n_boot >= c->opt.init_sample) {
@@ -437,9 +486,9 @@ int segstream_cluster_update(segstream_cluster *c, const segstream_cluster_event
         }
         return 0;
     }
-    if (cl_pane_of(c, c->watermark) > c->model_pane) {
+    if (!c->opt.shared_model && cl_pane_of(c, c->watermark) > c->model_pane) {
         c->model_pane = cl_pane_of(c, c->watermark);
-        if (cl_model_update(c, sink, err))
+        if (cl_model_update(c, c->watermark, cl_oldest_pane(c), sink, err))
             return -1;
     }
     if (cl_apply_event(c, ev, copy, sink, 1, err))
@@ -467,7 +516,10 @@ void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_s
                        kd * c->opt.reservoir_size * sizeof(float) +
                        (size_t)c->k * c->opt.label_table_size * sizeof(cl_term) +
                        cl_users_memory(&c->users, c->profile_bytes) +
-                       (size_t)c->cap_boot * sizeof(cl_boot_event) + (size_t)c->n_boot * c->d * sizeof(float);
+                       (size_t)c->cap_boot * sizeof(cl_boot_event) + (size_t)c->n_boot * c->d * sizeof(float) +
+                       cl_delta_memory(c->sample) + (size_t)c->cap_pending * (sizeof(void *) + 4);
+    for (int j = 0; j < c->n_pending; j++)
+        st->memory_bytes += cl_delta_memory(c->pending[j]);
 }
 
 int segstream_cluster_dim(const segstream_cluster *c)

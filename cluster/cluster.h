@@ -66,6 +66,9 @@ typedef struct segstream_cluster_options {
                                      (last event time, then id; max_users/64 of them, at least
                                      one) expire with an EXPIRED change, so the scan for them
                                      is amortised over many insertions */
+    int shared_model;             /* 0: one model sees every event and its centroids follow each one.
+                                     1: several models (one per instance, each fed its own users) share
+                                     one centroid model: see "Shared model" below */
 } segstream_cluster_options;
 
 /* The defaults: dim 384, k 64, window 7d, pane 1h, half-life 1d, lateness 5m,
@@ -195,6 +198,57 @@ long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads
  * -1 when there is not enough data (the buffer is kept). */
 int segstream_cluster_bootstrap_now(segstream_cluster *c, const segstream_cluster_sink *sink,
                                     segstream_err *err);
+
+/* --- Shared model (options.shared_model = 1): scale-out ---
+ *
+ * Events never move the centroids directly. Each is assigned against the model
+ * as it stands, and what it would teach the model (its vector summed per pane
+ * and segment, its label terms, a recent vector for splits, before the
+ * bootstrap its sample row) waits in the pending delta of its shard (the input
+ * partition: a shard's delta moves with it). Before the bootstrap users are
+ * tracked without a segment; the bootstrap's sweep assigns them (MODEL_UPDATED
+ * changes from segment -1). The model changes only
+ * at a barrier, where every model that shares it applies the same set of
+ * deltas, its own included: sums are exact fixed point and the rest goes in a
+ * canonical order, so the set's order does not matter and models fed disjoint
+ * users hold the same bits, the same bits as one model fed every event in the
+ * same event-time order. Then, when the barrier opens a new pane, the model
+ * update runs at that pane's start time (bootstrap first, once the shared
+ * sample holds init_sample rows).
+ *
+ * The cycle: segstream_cluster_update() returns SEGSTREAM_CLUSTER_AT_BARRIER
+ * (nothing applied) when the event would take this model's watermark into a
+ * pane past the last barrier's (or on the first event);
+ * segstream_cluster_barrier_wanted() names that pane. The caller takes the
+ * pending delta of each of its shards with segstream_cluster_delta_take(),
+ * gathers every shard's delta for the barrier, agrees on the pane (the smallest any sharer wants:
+ * with time-ordered input that is the pane a single model would open), calls
+ * segstream_cluster_barrier() and feeds the event again. Between the take and
+ * the barrier every update returns AT_BARRIER. */
+#define SEGSTREAM_CLUSTER_AT_BARRIER 2
+
+/* The pane the last AT_BARRIER event needs; INT64_MIN when none. */
+int64_t segstream_cluster_barrier_wanted(const segstream_cluster *c);
+
+/* Serialises the pending delta of one shard (an input partition: the shard of the
+ * events whose contributions it holds; malloc'd bytes, the caller frees) and empties
+ * it; a shard without contributions gives an empty delta. Until the next barrier,
+ * updates return AT_BARRIER. 0, or -1 with err. */
+int segstream_cluster_delta_take(segstream_cluster *c, int32_t shard, uint8_t **bytes, size_t *len,
+                                 segstream_err *err);
+
+/* The shards that hold a pending delta (empty ones included), ascending: up to max
+ * of them into out; returns how many there are. */
+int segstream_cluster_pending_shards(const segstream_cluster *c, int32_t *out, int max);
+
+/* Applies the n deltas (every sharer's, taken for this barrier) and moves the
+ * model to `pane` (a pane not after the last barrier's opens none). `final`: the
+ * input has ended; bootstrap with what the shared sample holds (at least k rows)
+ * and run a model update even though no pane opened. Every sharer must make the
+ * same calls. A delta that is damaged, or was made against another model version,
+ * is an error and nothing changes. 0, or -1 with err. */
+int segstream_cluster_barrier(segstream_cluster *c, const uint8_t *const *deltas, const size_t *lens, size_t n,
+                              int64_t pane, int final, const segstream_cluster_sink *sink, segstream_err *err);
 
 /* --- Inspection (read-only, cheap) --- */
 

@@ -141,13 +141,35 @@ struct segstream_cluster {
     cl_boot_event *boot;
     long n_boot, cap_boot;
 
+    /* shared model (options.shared_model): per shard (input partition) the contributions
+     * not yet through a barrier, ascending by shard; and the bootstrap sample merged so
+     * far (every sharer's, in barrier order) */
+    struct cl_delta **pending;
+    int32_t *pending_shard;
+    int n_pending, cap_pending;
+    struct cl_delta *sample;
+    int64_t barrier_wanted; /* pane the last AT_BARRIER event needs; INT64_MIN none */
+    int at_barrier;         /* the pending delta was taken: no event until the barrier */
+
     /* scratch (not state) */
     float *scratch_x;       /* d: the profile being updated */
     float *scratch_unit;    /* d: the event's normalised vector */
     float *scratch_sims;    /* k */
 };
 
+/* Users last active before this time have expired. A shared model counts from its
+ * barrier's pane, the same for every sharer, so a user's profile does not depend on
+ * when this instance's sweep happened to reach it. */
+static inline int64_t cl_expiry_horizon(const segstream_cluster *c)
+{
+    if (c->opt.shared_model)
+        return c->model_pane == INT64_MIN ? INT64_MIN : c->model_pane * c->opt.pane_ms - c->opt.window_ms;
+    return c->watermark == INT64_MIN ? INT64_MIN : c->watermark - c->opt.window_ms; /* MIN: a restored model
+                                                                                      that saw no event yet */
+}
+
 /* cluster.c */
+void cl_free_boot(segstream_cluster *c);
 void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, long user,
                     const char *user_id, int64_t time, int64_t prev, int64_t next, float sim,
                     segstream_change_cause cause);
@@ -171,7 +193,9 @@ int64_t cl_pane_of(const segstream_cluster *c, int64_t t);
 int64_t cl_oldest_pane(const segstream_cluster *c); /* first pane index inside the window */
 /* Adds x with count 1 to segment slot s of the pane of time t; 0, or 1 when that pane left the window. */
 int cl_pane_add(segstream_cluster *c, int64_t t, int s, const float *x);
-void cl_panes_drop_old(segstream_cluster *c);
+void cl_panes_drop_before(segstream_cluster *c, int64_t oldest);
+/* Adds a merged sum (n events) to slot s of pane i; 1 when that pane is before `oldest`. */
+int cl_pane_add_sum(segstream_cluster *c, int64_t i, int64_t oldest, int s, const float *sum, double n);
 /* acc, size and coherence of every active slot from the decayed panes at time t. */
 void cl_panes_recompute(segstream_cluster *c, int64_t t);
 void cl_panes_clear_slot(segstream_cluster *c, int s);
@@ -183,8 +207,10 @@ void cl_panes_split_slot(segstream_cluster *c, int from, int to, double share, c
 void cl_segment_refresh_centroid(segstream_cluster *c, int s);
 int cl_segment_new(segstream_cluster *c, int64_t parent, int64_t time);
 void cl_reservoir_add(segstream_cluster *c, int s, const float *x);
-/* The model update at pane close: recompute, retire, merge, split, labels, catalog. */
-int cl_model_update(segstream_cluster *c, const segstream_cluster_sink *sink, segstream_err *err);
+/* The model update at pane close, at model time t with the window starting at pane
+ * `oldest`: drop, recompute, retire, merge, split, labels, catalog. */
+int cl_model_update(segstream_cluster *c, int64_t t, int64_t oldest, const segstream_cluster_sink *sink,
+                    segstream_err *err);
 void cl_emit_catalog(segstream_cluster *c, const segstream_cluster_sink *sink, int s,
                      segstream_catalog_kind kind, int64_t merged_into);
 
@@ -203,6 +229,68 @@ void cl_labels_recompute(segstream_cluster *c, int64_t t);
 /* stopwords.c: 1 when the lowercased token is an English or Chinese stop word. */
 int cl_is_stopword(const char *word);
 int cl_stopwords_sorted(void); /* 1 when the lists are sorted (bsearch needs it) */
+
+/* ---- delta.c: a shared model's contributions as exact, mergeable statistics ----
+ * Vector sums are fixed point (int64, 2^-32 units) so that adding them is exact and
+ * their order never shows; terms are integer counts; recent vectors for splits and the
+ * bootstrap sample are kept by a total order (event time, user hash, vector bits), so
+ * the union of several deltas' top rows is the top of their union. */
+typedef struct cl_pick {
+    int64_t time;
+    uint64_t user_hash;
+    int32_t slot; /* the sample's rows: -1 */
+} cl_pick;
+
+typedef struct cl_delta_term {
+    int64_t pane;
+    int32_t slot;
+    uint32_t hash;
+    int64_t count;
+    char text[SEGSTREAM_TERM_MAX];
+} cl_delta_term;
+
+typedef struct cl_delta {
+    int d, k, R;
+    int32_t shard;        /* whose contributions (a merge of several: -1) */
+    int64_t version;      /* model version the contributions were made against */
+    long n_rows, cap_rows;
+    int64_t *row_pane;
+    int32_t *row_slot;
+    int64_t *row_count;
+    int64_t *row_sum;     /* [cap_rows][d], fixed point */
+    long n_terms, cap_terms;
+    cl_delta_term *terms;
+    int32_t *term_slots;  /* open addressing over terms, -1 empty */
+    long n_term_slots;    /* a power of two, > 2 n_terms */
+    int32_t *pick_n;      /* [k] */
+    cl_pick *picks;       /* [k][R], allocated at the first pick */
+    float *pick_vec;      /* [k][R][d], likewise */
+    long n_sample, cap_sample;
+    cl_pick *sample;
+    float *sample_vec;    /* [cap_sample][d] */
+} cl_delta;
+
+cl_delta *cl_delta_new(int d, int k, int R);
+/* The pending delta of a shard, made (empty, at the model's version) if missing; NULL on OOM. */
+cl_delta *cl_pending_of(segstream_cluster *c, int32_t shard);
+void cl_delta_free(cl_delta *x);
+void cl_delta_clear(cl_delta *x);
+size_t cl_delta_memory(const cl_delta *x);
+/* One event's contribution: x (unit) to segment slot s in the pane of t, its words. -1 OOM. */
+int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, int64_t t, uint64_t user_hash,
+                       const char *const *words, size_t n_words);
+int cl_delta_add_sample(cl_delta *x, int64_t t, uint64_t user_hash, const float *v);
+/* Serialises / adds a serialised delta (checked: a malformed one is an error, and x is then
+ * partly filled: discard it). */
+int cl_delta_write(const cl_delta *x, uint8_t **bytes, size_t *len, segstream_err *err);
+int cl_delta_absorb(cl_delta *x, const uint8_t *bytes, size_t len, segstream_err *err);
+/* Puts terms, picks and the sample in their canonical order (rows need none). */
+void cl_delta_sort(cl_delta *x);
+
+/* labels.c: the normalised label term of a word; 0 when it is no label material. */
+int cl_label_term(const char *word, char out[SEGSTREAM_TERM_MAX]);
+/* Adds count to term (normalised) of slot s as if seen count times at t. */
+void cl_labels_add_term(segstream_cluster *c, int s, const char *term, double count, int64_t t);
 
 /* sweep.c */
 void cl_sweep_start(segstream_cluster *c);

@@ -69,6 +69,8 @@ static int normalise(const char *w, char out[SEGSTREAM_TERM_MAX])
     return !cl_is_stopword(out);
 }
 
+int cl_label_term(const char *word, char out[SEGSTREAM_TERM_MAX]) { return word && normalise(word, out); }
+
 /* Adds `amount` (already on the segment's scale) to the counter of text. */
 static void add_scaled(segstream_cluster *c, int s, const char *text, double amount)
 {
@@ -127,6 +129,11 @@ void cl_labels_add(segstream_cluster *c, int s, const char *const *words, size_t
                 scale = scale_for(c, s, t);
             add_scaled(c, s, buf, scale);
         }
+}
+
+void cl_labels_add_term(segstream_cluster *c, int s, const char *term, double count, int64_t t)
+{
+    add_scaled(c, s, term, count * scale_for(c, s, t));
 }
 
 void cl_labels_clear(segstream_cluster *c, int s)

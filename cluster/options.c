@@ -73,5 +73,6 @@ int segstream_cluster_options_validate(const segstream_cluster_options *opt, seg
     CHECK_INT(label_table_size, opt->label_terms > 1 ? opt->label_terms : 1, 4096);
     CHECK_INT(user_capacity, 0, 1 << 30);
     CHECK_INT(max_users, 0, INT32_MAX - 1);
+    CHECK_INT(shared_model, 0, 1);
     return 0;
 }

@@ -36,26 +36,41 @@ static float *pane_sum(segstream_cluster *c, int r, int s)
     return c->pane_sum + ((size_t)r * c->k + s) * c->d;
 }
 
+/* The ring slot of pane i, cleared first when it held another pane (dropped lazily) or nothing. */
+static int pane_slot(segstream_cluster *c, int64_t i)
+{
+    int r = (int)(((i % c->n_ring) + c->n_ring) % c->n_ring);
+    if (c->pane_index[r] != i) {
+        memset(pane_sum(c, r, 0), 0, (size_t)c->k * c->d * sizeof(float));
+        memset(c->pane_count + (size_t)r * c->k, 0, (size_t)c->k * sizeof(double));
+        c->pane_index[r] = i;
+    }
+    return r;
+}
+
 int cl_pane_add(segstream_cluster *c, int64_t t, int s, const float *x)
 {
     int64_t i = cl_pane_of(c, t);
     if (i < cl_oldest_pane(c))
         return 1;
-    int r = (int)(((i % c->n_ring) + c->n_ring) % c->n_ring);
-    if (c->pane_index[r] != i) {
-        /* the slot held a pane that left the window (dropped lazily) or nothing */
-        memset(pane_sum(c, r, 0), 0, (size_t)c->k * c->d * sizeof(float));
-        memset(c->pane_count + (size_t)r * c->k, 0, (size_t)c->k * sizeof(double));
-        c->pane_index[r] = i;
-    }
+    int r = pane_slot(c, i);
     cl_axpy(pane_sum(c, r, s), 1.0f, x, c->d);
     c->pane_count[(size_t)r * c->k + s] += 1.0;
     return 0;
 }
 
-void cl_panes_drop_old(segstream_cluster *c)
+int cl_pane_add_sum(segstream_cluster *c, int64_t i, int64_t oldest, int s, const float *sum, double n)
 {
-    int64_t oldest = cl_oldest_pane(c);
+    if (i < oldest)
+        return 1;
+    int r = pane_slot(c, i);
+    cl_axpy(pane_sum(c, r, s), 1.0f, sum, c->d);
+    c->pane_count[(size_t)r * c->k + s] += n;
+    return 0;
+}
+
+void cl_panes_drop_before(segstream_cluster *c, int64_t oldest)
+{
     for (int r = 0; r < c->n_ring; r++)
         if (c->pane_index[r] != INT64_MIN && c->pane_index[r] < oldest) {
             c->pane_index[r] = INT64_MIN;

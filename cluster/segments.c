@@ -297,10 +297,10 @@ out:
     return rc;
 }
 
-int cl_model_update(segstream_cluster *c, const segstream_cluster_sink *sink, segstream_err *err)
+int cl_model_update(segstream_cluster *c, int64_t t, int64_t oldest, const segstream_cluster_sink *sink,
+                    segstream_err *err)
 {
-    int64_t t = c->watermark;
-    cl_panes_drop_old(c);
+    cl_panes_drop_before(c, oldest);
     cl_panes_recompute(c, t);
     c->version++;
     retire_small(c, sink, t);

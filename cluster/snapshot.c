@@ -20,6 +20,7 @@
  * writes a fraction of the 16 MiB a dense ring takes at k 64, d 384; one
  * that fills every pane and segment writes k/8 bytes per pane more than dense.
  * Format 2 (dense panes) still restores. */
+#include "cluster/bytes.h"
 #include "cluster/internal.h"
 
 #include "common/hash64.h"
@@ -28,170 +29,16 @@
 #include <string.h>
 
 #define SNAPSHOT_MAGIC "SEGSTRCL"
-#define SNAPSHOT_VERSION 5u /* 2: options gained max_users; 3: sparse panes, users gained left_segment_id;
+#define SNAPSHOT_VERSION 6u /* 2: options gained max_users; 3: sparse panes, users gained left_segment_id;
                                   4: users and buffered events gained their shard, users may be apart;
-                                  5: XXH64 checksums instead of FNV-1a (same payload) */
+                                  5: XXH64 checksums instead of FNV-1a (same payload);
+                                  6: a shared-model flag ends the payload; when set, the barrier flag, the
+                                     pending delta and the merged bootstrap sample follow it */
 #define SNAPSHOT_XXH64_VERSION 5u
 #define SNAPSHOT_DENSE_PANES_VERSION 2u /* still restored, as is 3 */
 #define HEADER_BYTES (8 + 4 + 8 + 8)
 #define PART_MAGIC "SEGSTRUP"
 #define PART_VERSION 2u /* 1: FNV-1a checksum (still restored), 2: XXH64 */
-
-typedef struct writer {
-    uint8_t *p;
-    size_t n, cap;
-    int failed;
-} writer;
-
-/* Room for n more bytes at the end (w->n advanced), or NULL once failed. */
-static uint8_t *reserve(writer *w, size_t n)
-{
-    if (w->failed)
-        return NULL;
-    if (w->n + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->n + n)
-            cap *= 2;
-        uint8_t *p = realloc(w->p, cap);
-        if (!p) {
-            w->failed = 1;
-            return NULL;
-        }
-        w->p = p;
-        w->cap = cap;
-    }
-    w->n += n;
-    return w->p + w->n - n;
-}
-
-static void put(writer *w, const void *src, size_t n)
-{
-    uint8_t *dst = reserve(w, n);
-    if (dst && n)
-        memcpy(dst, src, n);
-}
-
-static void put_u64(writer *w, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, 8);
-}
-static void put_i64(writer *w, int64_t v) { put_u64(w, (uint64_t)v); }
-static void put_u32(writer *w, uint32_t v)
-{
-    uint8_t b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, 4);
-}
-static void put_f64(writer *w, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    put_u64(w, u);
-}
-/* Floats as their IEEE bits, little-endian: on a little-endian host those
- * are the array's own bytes, copied at once (reservoirs and centroids are
- * megabytes, written every transaction). */
-static void put_floats(writer *w, const float *v, size_t n)
-{
-    uint8_t *dst = reserve(w, n * 4);
-    if (!dst || !n)
-        return;
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(dst, v, n * 4);
-#else
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        for (int j = 0; j < 4; j++)
-            dst[4 * i + j] = (uint8_t)(u >> (8 * j));
-    }
-#endif
-}
-static void put_str(writer *w, const char *s)
-{
-    size_t n = strlen(s);
-    put_u32(w, (uint32_t)n);
-    put(w, s, n);
-}
-
-typedef struct reader {
-    const uint8_t *p;
-    size_t n, pos;
-    int failed;
-} reader;
-
-static const uint8_t *take(reader *r, size_t n)
-{
-    if (r->failed || n > r->n - r->pos) {
-        r->failed = 1;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->pos;
-    r->pos += n;
-    return p;
-}
-static uint64_t get_u64(reader *r)
-{
-    const uint8_t *b = take(r, 8);
-    uint64_t v = 0;
-    for (int i = 0; b && i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-static int64_t get_i64(reader *r) { return (int64_t)get_u64(r); }
-static uint32_t get_u32(reader *r)
-{
-    const uint8_t *b = take(r, 4);
-    uint32_t v = 0;
-    for (int i = 0; b && i < 4; i++)
-        v |= (uint32_t)b[i] << (8 * i);
-    return v;
-}
-static double get_f64(reader *r)
-{
-    uint64_t u = get_u64(r);
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-static void get_floats(reader *r, float *v, size_t n)
-{
-    if (n > (r->n - r->pos) / 4) {
-        r->failed = 1;
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(r);
-        memcpy(&v[i], &u, 4);
-    }
-}
-/* A string into a new buffer; NULL on failure (r->failed set when corrupt). */
-static char *get_str(reader *r, size_t max)
-{
-    uint32_t n = get_u32(r);
-    if (r->failed || n > max) {
-        r->failed = 1;
-        return NULL;
-    }
-    const uint8_t *b = take(r, n);
-    char *s = b ? malloc((size_t)n + 1) : NULL;
-    if (!s) {
-        r->failed = 1;
-        return NULL;
-    }
-    memcpy(s, b, n);
-    s[n] = '\0';
-    if (strlen(s) != n) { /* embedded NUL */
-        free(s);
-        r->failed = 1;
-        return NULL;
-    }
-    return s;
-}
 
 /* The payload checksum: FNV-1a-64 in the formats before XXH64 replaced it. */
 static uint64_t payload_checksum(const uint8_t *p, size_t n, int xxh64)
@@ -204,43 +51,43 @@ static uint64_t payload_checksum(const uint8_t *p, size_t n, int xxh64)
     return h;
 }
 
-static void put_options(writer *w, const segstream_cluster_options *o)
+static void put_options(cl_writer *w, const segstream_cluster_options *o)
 {
-    put_i64(w, o->dim);
-    put_i64(w, o->k);
-    put_i64(w, o->window_ms);
-    put_i64(w, o->pane_ms);
-    put_i64(w, o->half_life_ms);
-    put_i64(w, o->allowed_lateness_ms);
-    put_i64(w, o->max_future_skew_ms);
-    put_i64(w, o->init_sample);
-    put_i64(w, o->kmeans_iterations);
-    put_i64(w, o->kmeans_restarts);
-    put_u64(w, o->seed);
-    put_f64(w, o->retire_share);
-    put_f64(w, o->merge_cosine);
-    put_f64(w, o->hysteresis);
-    put_i64(w, o->profile_codec);
-    put_i64(w, o->reassign_slice);
-    put_i64(w, o->reservoir_size);
-    put_i64(w, o->label_terms);
-    put_i64(w, o->label_table_size);
-    put_i64(w, o->user_capacity);
-    put_i64(w, o->max_users);
+    cl_put_i64(w, o->dim);
+    cl_put_i64(w, o->k);
+    cl_put_i64(w, o->window_ms);
+    cl_put_i64(w, o->pane_ms);
+    cl_put_i64(w, o->half_life_ms);
+    cl_put_i64(w, o->allowed_lateness_ms);
+    cl_put_i64(w, o->max_future_skew_ms);
+    cl_put_i64(w, o->init_sample);
+    cl_put_i64(w, o->kmeans_iterations);
+    cl_put_i64(w, o->kmeans_restarts);
+    cl_put_u64(w, o->seed);
+    cl_put_f64(w, o->retire_share);
+    cl_put_f64(w, o->merge_cosine);
+    cl_put_f64(w, o->hysteresis);
+    cl_put_i64(w, o->profile_codec);
+    cl_put_i64(w, o->reassign_slice);
+    cl_put_i64(w, o->reservoir_size);
+    cl_put_i64(w, o->label_terms);
+    cl_put_i64(w, o->label_table_size);
+    cl_put_i64(w, o->user_capacity);
+    cl_put_i64(w, o->max_users);
 }
 
-static int get_options(reader *r, segstream_cluster_options *o)
+static int get_options(cl_reader *r, segstream_cluster_options *o)
 {
     int64_t v[10];
     for (int i = 0; i < 10; i++)
-        v[i] = get_i64(r);
-    o->seed = get_u64(r);
-    o->retire_share = get_f64(r);
-    o->merge_cosine = get_f64(r);
-    o->hysteresis = get_f64(r);
+        v[i] = cl_get_i64(r);
+    o->seed = cl_get_u64(r);
+    o->retire_share = cl_get_f64(r);
+    o->merge_cosine = cl_get_f64(r);
+    o->hysteresis = cl_get_f64(r);
     int64_t tail[6];
     for (int i = 0; i < 6; i++)
-        tail[i] = get_i64(r);
+        tail[i] = cl_get_i64(r);
     if (r->failed)
         return -1;
     for (int i = 0; i < 10; i++)
@@ -265,7 +112,7 @@ static int get_options(reader *r, segstream_cluster_options *o)
     o->label_terms = (int)tail[3];
     o->label_table_size = (int)tail[4];
     o->user_capacity = (int)tail[5];
-    o->max_users = get_i64(r);
+    o->max_users = cl_get_i64(r);
     if (r->failed || o->max_users < 0 || o->max_users > INT32_MAX)
         return -1;
     return 0;
@@ -303,7 +150,7 @@ static int row_is_zero(const segstream_cluster *c, int r, int s)
 }
 
 /* Format 3: per ring slot, pane index, bitmap of non-zero rows, those rows. */
-static void put_panes(writer *w, const segstream_cluster *c)
+static void put_panes(cl_writer *w, const segstream_cluster *c)
 {
     size_t nb = bitmap_bytes(c->k);
     uint8_t *bits = calloc(nb, 1);
@@ -312,38 +159,38 @@ static void put_panes(writer *w, const segstream_cluster *c)
         return;
     }
     for (int r = 0; r < c->n_ring; r++) {
-        put_i64(w, c->pane_index[r]);
+        cl_put_i64(w, c->pane_index[r]);
         memset(bits, 0, nb);
         for (int s = 0; s < c->k; s++)
             if (!row_is_zero(c, r, s))
                 bits[s / 8] |= (uint8_t)(1u << (s % 8));
-        put(w, bits, nb);
+        cl_put(w, bits, nb);
         for (int s = 0; s < c->k; s++)
             if (bits[s / 8] >> (s % 8) & 1) {
-                put_floats(w, row_sum(c, r, s), (size_t)c->d);
-                put_f64(w, c->pane_count[(size_t)r * c->k + s]);
+                cl_put_floats(w, row_sum(c, r, s), (size_t)c->d);
+                cl_put_f64(w, c->pane_count[(size_t)r * c->k + s]);
             }
     }
     free(bits);
 }
 
-static void put_user(writer *w, const segstream_cluster *c, long i)
+static void put_user(cl_writer *w, const segstream_cluster *c, long i)
 {
     const cl_users *u = &c->users;
-    put_str(w, u->id[i]);
-    put(w, u->profile + (size_t)i * c->profile_bytes, c->profile_bytes);
-    put_floats(w, &u->weight[i], 1);
-    put_i64(w, u->segment[i]);
-    put_i64(w, u->segment_id[i]);
-    put_floats(w, &u->similarity[i], 1);
-    put_i64(w, u->last_time[i]);
-    put_i64(w, u->seen_version[i]);
-    put_i64(w, u->left_segment_id[i]);
-    put_i64(w, u->shard[i]);
+    cl_put_str(w, u->id[i]);
+    cl_put(w, u->profile + (size_t)i * c->profile_bytes, c->profile_bytes);
+    cl_put_floats(w, &u->weight[i], 1);
+    cl_put_i64(w, u->segment[i]);
+    cl_put_i64(w, u->segment_id[i]);
+    cl_put_floats(w, &u->similarity[i], 1);
+    cl_put_i64(w, u->last_time[i]);
+    cl_put_i64(w, u->seen_version[i]);
+    cl_put_i64(w, u->left_segment_id[i]);
+    cl_put_i64(w, u->shard[i]);
 }
 
 /* Magic, version, payload length and checksum into the first HEADER_BYTES. */
-static void seal(writer *w, const char *magic, uint32_t version)
+static void seal(cl_writer *w, const char *magic, uint32_t version)
 {
     size_t payload = w->n - HEADER_BYTES;
     memcpy(w->p, magic, 8);
@@ -371,19 +218,19 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
                           segstream_cluster_snapshot_parts *sizes, const segstream_cluster_user_part *parts,
                           const long *part_users, size_t n_parts, segstream_err *err)
 {
-    writer w = {0};
+    cl_writer w = {0};
     uint8_t header[HEADER_BYTES] = {0};
-    put(&w, header, sizeof header); /* filled in at the end */
+    cl_put(&w, header, sizeof header); /* filled in at the end */
     put_options(&w, &c->opt);
-    put_i64(&w, c->max_time);
-    put_i64(&w, c->watermark);
-    put_i64(&w, c->model_pane);
+    cl_put_i64(&w, c->max_time);
+    cl_put_i64(&w, c->watermark);
+    cl_put_i64(&w, c->model_pane);
     for (int i = 0; i < 4; i++)
-        put_u64(&w, c->rng.s[i]);
-    put_i64(&w, c->next_segment_id);
-    put_i64(&w, c->version);
-    put_i64(&w, c->sweep_due);
-    put_i64(&w, c->sweep_cursor);
+        cl_put_u64(&w, c->rng.s[i]);
+    cl_put_i64(&w, c->next_segment_id);
+    cl_put_i64(&w, c->version);
+    cl_put_i64(&w, c->sweep_due);
+    cl_put_i64(&w, c->sweep_cursor);
     size_t kd = (size_t)c->k * c->d;
     size_t panes_at = w.n;
     put_panes(&w, c);
@@ -392,61 +239,79 @@ static int write_snapshot(const segstream_cluster *c, uint8_t **blob, size_t *le
     size_t segments_at = w.n;
     for (int s = 0; s < c->k; s++) {
         const cl_segment *g = &c->seg[s];
-        put_i64(&w, g->id);
-        put_i64(&w, g->parent);
-        put_i64(&w, g->created_time);
-        put_i64(&w, g->updated_time);
-        put_f64(&w, g->size);
-        put_f64(&w, g->live_count);
-        put_f64(&w, g->coherence);
-        put_i64(&w, g->label_epoch);
-        put_u32(&w, (uint32_t)g->reservoir_n);
-        put_u32(&w, (uint32_t)g->reservoir_next);
-        put_u32(&w, (uint32_t)g->n_label);
+        cl_put_i64(&w, g->id);
+        cl_put_i64(&w, g->parent);
+        cl_put_i64(&w, g->created_time);
+        cl_put_i64(&w, g->updated_time);
+        cl_put_f64(&w, g->size);
+        cl_put_f64(&w, g->live_count);
+        cl_put_f64(&w, g->coherence);
+        cl_put_i64(&w, g->label_epoch);
+        cl_put_u32(&w, (uint32_t)g->reservoir_n);
+        cl_put_u32(&w, (uint32_t)g->reservoir_next);
+        cl_put_u32(&w, (uint32_t)g->n_label);
         for (int i = 0; i < g->n_label; i++)
-            put_str(&w, g->label[i]);
+            cl_put_str(&w, g->label[i]);
     }
-    put_floats(&w, c->acc, kd);
-    put_floats(&w, c->centroid, kd);
+    cl_put_floats(&w, c->acc, kd);
+    cl_put_floats(&w, c->centroid, kd);
     size_t reservoirs_at = w.n;
-    put_floats(&w, c->reservoir, kd * c->opt.reservoir_size);
+    cl_put_floats(&w, c->reservoir, kd * c->opt.reservoir_size);
     size_t labels_at = w.n;
     for (size_t i = 0; i < (size_t)c->k * c->opt.label_table_size; i++) {
         const cl_term *t = &c->terms[i];
-        put_str(&w, t->text);
-        put_u32(&w, t->hash);
-        put_f64(&w, t->count);
-        put_f64(&w, t->error);
+        cl_put_str(&w, t->text);
+        cl_put_u32(&w, t->hash);
+        cl_put_f64(&w, t->count);
+        cl_put_f64(&w, t->error);
     }
     size_t users_at = w.n;
     const cl_users *u = &c->users;
-    put_i64(&w, u->n);
-    put_u32(&w, parts != NULL);
+    cl_put_i64(&w, u->n);
+    cl_put_u32(&w, parts != NULL);
     if (parts) {
-        put_i64(&w, (int64_t)n_parts);
+        cl_put_i64(&w, (int64_t)n_parts);
         for (size_t q = 0; q < n_parts; q++) {
-            put_i64(&w, parts[q].shard);
-            put_i64(&w, part_users[q]);
-            put_u64(&w, sealed_checksum(parts[q].blob));
+            cl_put_i64(&w, parts[q].shard);
+            cl_put_i64(&w, part_users[q]);
+            cl_put_u64(&w, sealed_checksum(parts[q].blob));
         }
     } else {
         for (long i = 0; i < u->n; i++)
             put_user(&w, c, i);
     }
     size_t boot_at = w.n;
-    put_i64(&w, c->n_boot);
+    cl_put_i64(&w, c->n_boot);
     for (long i = 0; i < c->n_boot; i++) {
         const cl_boot_event *b = &c->boot[i];
-        put_str(&w, b->user_id);
-        put_i64(&w, b->op);
-        put_i64(&w, b->event_time);
-        put_i64(&w, b->shard);
-        put_u32(&w, b->vector != NULL);
+        cl_put_str(&w, b->user_id);
+        cl_put_i64(&w, b->op);
+        cl_put_i64(&w, b->event_time);
+        cl_put_i64(&w, b->shard);
+        cl_put_u32(&w, b->vector != NULL);
         if (b->vector)
-            put_floats(&w, b->vector, (size_t)c->d);
-        put_i64(&w, (int64_t)b->n_words);
+            cl_put_floats(&w, b->vector, (size_t)c->d);
+        cl_put_i64(&w, (int64_t)b->n_words);
         for (size_t q = 0; q < b->n_words; q++)
-            put_str(&w, b->words[q]);
+            cl_put_str(&w, b->words[q]);
+    }
+    cl_put_u32(&w, (uint32_t)c->opt.shared_model);
+    if (c->opt.shared_model) {
+        cl_put_u32(&w, (uint32_t)c->at_barrier);
+        cl_put_u32(&w, (uint32_t)c->n_pending);
+        for (int q = -1; q < c->n_pending; q++) { /* the sample, then each shard's pending delta */
+            uint8_t *bytes = NULL;
+            size_t n = 0;
+            if (cl_delta_write(q < 0 ? c->sample : c->pending[q], &bytes, &n, err)) {
+                free(w.p);
+                return segstream_err_prefix(err, "cluster snapshot");
+            }
+            if (q >= 0)
+                cl_put_u32(&w, (uint32_t)c->pending_shard[q]);
+            cl_put_u64(&w, n);
+            cl_put(&w, bytes, n);
+            free(bytes);
+        }
     }
     if (w.failed) {
         free(w.p);
@@ -509,7 +374,7 @@ int segstream_cluster_snapshot_split(const segstream_cluster *c, uint8_t **model
     size_t n_parts = 0, map_cap = 16;
     int32_t *shards = NULL, *map_shard = NULL;
     long *map_part = NULL, *part_users = NULL;
-    writer *w = NULL;
+    cl_writer *w = NULL;
     segstream_cluster_user_part *parts = NULL;
     map_shard = malloc(map_cap * sizeof *map_shard);
     map_part = malloc(map_cap * sizeof *map_part);
@@ -567,17 +432,17 @@ int segstream_cluster_snapshot_split(const segstream_cluster *c, uint8_t **model
     }
     for (size_t q = 0; q < n_parts; q++) {
         uint8_t header[HEADER_BYTES] = {0};
-        put(&w[q], header, sizeof header);
-        put_i64(&w[q], shards[q]);
-        put_i64(&w[q], 0); /* the count, filled in below */
+        cl_put(&w[q], header, sizeof header);
+        cl_put_i64(&w[q], shards[q]);
+        cl_put_i64(&w[q], 0); /* the count, filled in below */
     }
     for (long i = 0; i < u->n; i++) {
         size_t j = ((uint32_t)u->shard[i] * 2654435761u) & (map_cap - 1);
         while (map_shard[j] != u->shard[i])
             j = (j + 1) & (map_cap - 1);
-        writer *pw = &w[map_part[j]];
+        cl_writer *pw = &w[map_part[j]];
         part_users[map_part[j]]++;
-        put_i64(pw, i);
+        cl_put_i64(pw, i);
         put_user(pw, c, i);
     }
     for (size_t q = 0; q < n_parts; q++) {
@@ -614,20 +479,20 @@ typedef struct user_rec {
 } user_rec;
 
 /* Reads and checks one record (format `version`); -1 when corrupt. */
-static int get_user(reader *r, const segstream_cluster *c, uint32_t version, user_rec *x)
+static int get_user(cl_reader *r, const segstream_cluster *c, uint32_t version, user_rec *x)
 {
     const int64_t limit = INT64_C(1) << 62;
     memset(x, 0, sizeof *x);
-    x->id = get_str(r, SEGSTREAM_USER_ID_MAX);
-    x->profile = take(r, c->profile_bytes);
-    get_floats(r, &x->weight, 1);
-    x->segment = get_i64(r);
-    x->segment_id = get_i64(r);
-    get_floats(r, &x->similarity, 1);
-    x->last_time = get_i64(r);
-    x->seen_version = get_i64(r);
-    x->left_segment_id = version >= 3 ? get_i64(r) : -1; /* 2: no move recorded */
-    x->shard = version >= 4 ? get_i64(r) : 0;
+    x->id = cl_get_str(r, SEGSTREAM_USER_ID_MAX);
+    x->profile = cl_take(r, c->profile_bytes);
+    cl_get_floats(r, &x->weight, 1);
+    x->segment = cl_get_i64(r);
+    x->segment_id = cl_get_i64(r);
+    cl_get_floats(r, &x->similarity, 1);
+    x->last_time = cl_get_i64(r);
+    x->seen_version = cl_get_i64(r);
+    x->left_segment_id = version >= 3 ? cl_get_i64(r) : -1; /* 2: no move recorded */
+    x->shard = version >= 4 ? cl_get_i64(r) : 0;
     if (r->failed || !x->id || !x->id[0] || x->left_segment_id < -1 || x->left_segment_id >= c->next_segment_id ||
         x->segment < -1 || x->segment >= c->k || x->last_time < -limit || x->last_time > limit ||
         x->shard < INT32_MIN || x->shard > INT32_MAX) {
@@ -702,8 +567,8 @@ static int restore_parts(segstream_cluster *c, uint32_t version, const part_list
                               (int)pt->shard);
             goto done;
         }
-        reader h = {pt->blob + 12, 16, 0, 0};
-        uint64_t payload = get_u64(&h), sum = get_u64(&h);
+        cl_reader h = {pt->blob + 12, 16, 0, 0};
+        uint64_t payload = cl_get_u64(&h), sum = cl_get_u64(&h);
         if (payload != pt->len - HEADER_BYTES ||
             payload_checksum(pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, pt->blob[8] >= 2) != sum) {
             segstream_err_set(err, "cluster restore: the user part of shard %d is corrupt (length or checksum)",
@@ -715,14 +580,14 @@ static int restore_parts(segstream_cluster *c, uint32_t version, const part_list
                               "wrote (another checkpoint's?)", (int)pt->shard);
             goto done;
         }
-        reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, 0, 0};
-        int64_t shard = get_i64(&r), count = get_i64(&r);
+        cl_reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, 0, 0};
+        int64_t shard = cl_get_i64(&r), count = cl_get_i64(&r);
         if (r.failed || shard != pt->shard || count != listing[q].count) {
             segstream_err_set(err, "cluster restore: the user part of shard %d: header does not match", (int)pt->shard);
             goto done;
         }
         for (int64_t k = 0; k < count; k++) {
-            int64_t idx = get_i64(&r);
+            int64_t idx = cl_get_i64(&r);
             size_t pos = r.pos;
             user_rec rec;
             if (r.failed || idx < 0 || idx >= n_users || at_part[idx] != UINT32_MAX || get_user(&r, c, version, &rec)) {
@@ -752,7 +617,7 @@ static int restore_parts(segstream_cluster *c, uint32_t version, const part_list
             goto done;
         }
         const segstream_cluster_user_part *pt = &parts[at_part[i]];
-        reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, at_pos[i], 0};
+        cl_reader r = {pt->blob + HEADER_BYTES, pt->len - HEADER_BYTES, at_pos[i], 0};
         user_rec rec;
         if (get_user(&r, c, version, &rec)) { /* read once already: cannot fail */
             segstream_err_set(err, "cluster restore: user %lld unreadable", (long long)i);
@@ -787,9 +652,9 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
         segstream_err_set(err, "cluster restore: not a cluster snapshot (bad magic or %zu bytes)", len);
         return NULL;
     }
-    reader h = {blob + 8, HEADER_BYTES - 8, 0, 0};
-    uint32_t version = get_u32(&h);
-    uint64_t payload = get_u64(&h), sum = get_u64(&h);
+    cl_reader h = {blob + 8, HEADER_BYTES - 8, 0, 0};
+    uint32_t version = cl_get_u32(&h);
+    uint64_t payload = cl_get_u64(&h), sum = cl_get_u64(&h);
     if (version < SNAPSHOT_DENSE_PANES_VERSION || version > SNAPSHOT_VERSION) {
         segstream_err_set(err, "cluster restore: snapshot format version %u, this build reads %u to %u", version,
                           SNAPSHOT_DENSE_PANES_VERSION, SNAPSHOT_VERSION);
@@ -805,11 +670,12 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
         segstream_err_set(err, "cluster restore: checksum mismatch (corrupt snapshot)");
         return NULL;
     }
-    reader r = {blob + HEADER_BYTES, (size_t)payload, 0, 0};
+    cl_reader r = {blob + HEADER_BYTES, (size_t)payload, 0, 0};
     segstream_cluster_options opt;
     segstream_cluster *c = NULL;
     if (get_options(&r, &opt))
         CORRUPT("options");
+    opt.shared_model = 0; /* read at the end (format 6), where the shared state is */
     if (segstream_cluster_options_validate(&opt, err)) {
         segstream_err_prefix(err, "cluster restore");
         return NULL;
@@ -841,14 +707,14 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     if (!c)
         return NULL;
     c->opt.user_capacity = opt.user_capacity;
-    c->max_time = get_i64(&r);
-    c->watermark = get_i64(&r);
-    c->model_pane = get_i64(&r);
+    c->max_time = cl_get_i64(&r);
+    c->watermark = cl_get_i64(&r);
+    c->model_pane = cl_get_i64(&r);
     for (int i = 0; i < 4; i++)
-        c->rng.s[i] = get_u64(&r);
-    c->next_segment_id = get_i64(&r);
-    c->version = get_i64(&r);
-    int64_t sweep_due = get_i64(&r), sweep_cursor = get_i64(&r);
+        c->rng.s[i] = cl_get_u64(&r);
+    c->next_segment_id = cl_get_i64(&r);
+    c->version = cl_get_i64(&r);
+    int64_t sweep_due = cl_get_i64(&r), sweep_cursor = cl_get_i64(&r);
     const int64_t limit = INT64_C(1) << 62; /* the range update() accepts; keeps arithmetic from overflowing */
 #define TIME_OK(v) ((v) == INT64_MIN || ((v) >= -limit && (v) <= limit))
     /* a pane index times pane_ms is a time: bounded as times are (an index near
@@ -864,23 +730,23 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     size_t kd = (size_t)c->k * c->d;
     if (dense_panes) {
         for (int i = 0; i < c->n_ring; i++) {
-            c->pane_index[i] = get_i64(&r);
+            c->pane_index[i] = cl_get_i64(&r);
             if (!PANE_OK(c->pane_index[i]))
                 CORRUPT("pane index");
         }
-        get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
+        cl_get_floats(&r, c->pane_sum, (size_t)c->n_ring * kd);
         for (size_t i = 0; i < (size_t)c->n_ring * c->k; i++)
-            c->pane_count[i] = get_f64(&r);
+            c->pane_count[i] = cl_get_f64(&r);
         if (r.failed)
             CORRUPT("panes");
     } else {
         /* the ring starts zeroed (create): unmarked rows are already right */
         size_t nb = bitmap_bytes(c->k);
         for (int i = 0; i < c->n_ring; i++) {
-            c->pane_index[i] = get_i64(&r);
+            c->pane_index[i] = cl_get_i64(&r);
             if (!PANE_OK(c->pane_index[i]))
                 CORRUPT("pane index");
-            const uint8_t *bits = take(&r, nb);
+            const uint8_t *bits = cl_take(&r, nb);
             if (!bits)
                 CORRUPT("pane bitmap");
             if (c->k % 8 && bits[nb - 1] >> (c->k % 8))
@@ -888,8 +754,8 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
             for (int s = 0; s < c->k; s++) {
                 if (!(bits[s / 8] >> (s % 8) & 1))
                     continue;
-                get_floats(&r, c->pane_sum + ((size_t)i * c->k + s) * c->d, (size_t)c->d);
-                c->pane_count[(size_t)i * c->k + s] = get_f64(&r);
+                cl_get_floats(&r, c->pane_sum + ((size_t)i * c->k + s) * c->d, (size_t)c->d);
+                c->pane_count[(size_t)i * c->k + s] = cl_get_f64(&r);
                 if (r.failed)
                     CORRUPT("pane row");
                 if (row_is_zero(c, i, s))
@@ -900,23 +766,23 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     c->n_active = 0;
     for (int s = 0; s < c->k; s++) {
         cl_segment *g = &c->seg[s];
-        g->id = get_i64(&r);
-        g->parent = get_i64(&r);
-        g->created_time = get_i64(&r);
-        g->updated_time = get_i64(&r);
-        g->size = get_f64(&r);
-        g->live_count = get_f64(&r);
-        g->coherence = get_f64(&r);
-        g->label_epoch = get_i64(&r);
-        g->reservoir_n = (int)get_u32(&r);
-        g->reservoir_next = (int)get_u32(&r);
-        g->n_label = (int)get_u32(&r);
+        g->id = cl_get_i64(&r);
+        g->parent = cl_get_i64(&r);
+        g->created_time = cl_get_i64(&r);
+        g->updated_time = cl_get_i64(&r);
+        g->size = cl_get_f64(&r);
+        g->live_count = cl_get_f64(&r);
+        g->coherence = cl_get_f64(&r);
+        g->label_epoch = cl_get_i64(&r);
+        g->reservoir_n = (int)cl_get_u32(&r);
+        g->reservoir_next = (int)cl_get_u32(&r);
+        g->n_label = (int)cl_get_u32(&r);
         if (r.failed || g->id < -1 || g->id >= c->next_segment_id || g->reservoir_n < 0 ||
             g->reservoir_n > opt.reservoir_size || g->reservoir_next < 0 || g->reservoir_next >= opt.reservoir_size ||
             g->n_label < 0 || g->n_label > opt.label_terms)
             CORRUPT("segment");
         for (int i = 0; i < g->n_label; i++) {
-            char *s2 = get_str(&r, SEGSTREAM_TERM_MAX - 1);
+            char *s2 = cl_get_str(&r, SEGSTREAM_TERM_MAX - 1);
             if (!s2)
                 CORRUPT("segment label");
             strcpy(g->label[i], s2);
@@ -928,25 +794,25 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
      * without one, the nearest segment of the next event is slot -1 */
     if (c->version > 0 && c->n_active == 0)
         CORRUPT("a running model without an active segment");
-    get_floats(&r, c->acc, kd);
-    get_floats(&r, c->centroid, kd);
-    get_floats(&r, c->reservoir, kd * opt.reservoir_size);
+    cl_get_floats(&r, c->acc, kd);
+    cl_get_floats(&r, c->centroid, kd);
+    cl_get_floats(&r, c->reservoir, kd * opt.reservoir_size);
     if (r.failed)
         CORRUPT("centroids");
     for (size_t i = 0; i < (size_t)c->k * opt.label_table_size; i++) {
         cl_term *t = &c->terms[i];
-        char *s2 = get_str(&r, SEGSTREAM_TERM_MAX - 1);
+        char *s2 = cl_get_str(&r, SEGSTREAM_TERM_MAX - 1);
         if (!s2)
             CORRUPT("label counter");
         memset(t->text, 0, sizeof t->text);
         strcpy(t->text, s2);
         free(s2);
-        t->hash = get_u32(&r);
-        t->count = get_f64(&r);
-        t->error = get_f64(&r);
+        t->hash = cl_get_u32(&r);
+        t->count = cl_get_f64(&r);
+        t->error = cl_get_f64(&r);
     }
-    int64_t n_users = get_i64(&r);
-    uint32_t apart = version >= 4 ? get_u32(&r) : 0;
+    int64_t n_users = cl_get_i64(&r);
+    uint32_t apart = version >= 4 ? cl_get_u32(&r) : 0;
     if (!r.failed && apart == 1 && n_users > 0 && n_parts == 0) {
         segstream_err_set(err, "cluster restore: the snapshot's %lld users are in separate parts, none given",
                           (long long)n_users);
@@ -958,7 +824,7 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     if (!apart && n_parts)
         CORRUPT("user parts given, but this snapshot holds its users");
     if (apart) {
-        int64_t n_listed = get_i64(&r), listed_users = 0;
+        int64_t n_listed = cl_get_i64(&r), listed_users = 0;
         if (r.failed || n_listed < 0 || n_listed > (int64_t)((r.n - r.pos) / 24))
             CORRUPT("user part count");
         listing = calloc((size_t)n_listed + 1, sizeof *listing);
@@ -967,8 +833,8 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
             goto fail;
         }
         for (int64_t q = 0; q < n_listed; q++) {
-            int64_t shard = get_i64(&r), count = get_i64(&r);
-            listing[q].checksum = get_u64(&r);
+            int64_t shard = cl_get_i64(&r), count = cl_get_i64(&r);
+            listing[q].checksum = cl_get_u64(&r);
             if (r.failed || shard < INT32_MIN || shard > INT32_MAX || count < 1 || count > n_users ||
                 (q > 0 && shard <= listing[q - 1].shard))
                 CORRUPT("user part listing");
@@ -994,7 +860,7 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     }
     c->sweep_due = (long)sweep_due;
     c->sweep_cursor = (long)sweep_cursor;
-    int64_t n_boot = get_i64(&r);
+    int64_t n_boot = cl_get_i64(&r);
     if (r.failed || n_boot < 0 || n_boot > (int64_t)(r.n - r.pos) / 24)
         CORRUPT("bootstrap count");
     if (n_boot) {
@@ -1008,14 +874,14 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
     for (int64_t q = 0; q < n_boot; q++) {
         cl_boot_event *b = &c->boot[q];
         c->n_boot = (long)q + 1;
-        b->user_id = get_str(&r, SEGSTREAM_USER_ID_MAX);
-        int64_t op = get_i64(&r);
-        b->event_time = get_i64(&r);
-        int64_t shard = version >= 4 ? get_i64(&r) : 0;
+        b->user_id = cl_get_str(&r, SEGSTREAM_USER_ID_MAX);
+        int64_t op = cl_get_i64(&r);
+        b->event_time = cl_get_i64(&r);
+        int64_t shard = version >= 4 ? cl_get_i64(&r) : 0;
         if (shard < INT32_MIN || shard > INT32_MAX)
             CORRUPT("bootstrap event shard");
         b->shard = (int32_t)shard;
-        uint32_t has_vector = get_u32(&r);
+        uint32_t has_vector = cl_get_u32(&r);
         if (r.failed || op < 0 || op > 2 || has_vector > 1 || (has_vector != 0) != (op != SEGSTREAM_CLUSTER_OP_DELETE) ||
             b->event_time < -limit || b->event_time > limit || !b->user_id || !b->user_id[0])
             CORRUPT("bootstrap event");
@@ -1024,9 +890,9 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
             b->vector = malloc((size_t)c->d * sizeof(float));
             if (!b->vector)
                 CORRUPT("bootstrap vector (out of memory)");
-            get_floats(&r, b->vector, (size_t)c->d);
+            cl_get_floats(&r, b->vector, (size_t)c->d);
         }
-        int64_t n_words = get_i64(&r);
+        int64_t n_words = cl_get_i64(&r);
         if (r.failed || n_words < 0 || n_words > (int64_t)(r.n - r.pos) / 4)
             CORRUPT("bootstrap words");
         if (n_words) {
@@ -1035,11 +901,48 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
                 CORRUPT("bootstrap words (out of memory)");
         }
         for (int64_t w = 0; w < n_words; w++) {
-            b->words[w] = get_str(&r, 1u << 20);
+            b->words[w] = cl_get_str(&r, 1u << 20);
             b->n_words = (size_t)w + 1;
             if (!b->words[w])
                 CORRUPT("bootstrap word");
         }
+    }
+    uint32_t shared = version >= 6 ? cl_get_u32(&r) : 0;
+    if (r.failed || shared > 1)
+        CORRUPT("shared model flag");
+    if (shared) {
+        c->opt.shared_model = 1;
+        c->sample = cl_delta_new(c->d, c->k, c->opt.reservoir_size);
+        if (!c->sample) {
+            segstream_err_set(err, "cluster restore: out of memory (shared model deltas)");
+            goto fail;
+        }
+        uint32_t at_barrier = cl_get_u32(&r), n_pending = cl_get_u32(&r);
+        if (r.failed || at_barrier > 1 || n_pending > (r.n - r.pos) / 48)
+            CORRUPT("shared model header");
+        c->at_barrier = (int)at_barrier;
+        for (int64_t q = -1; q < (int64_t)n_pending; q++) {
+            cl_delta *x = c->sample;
+            if (q >= 0) {
+                int32_t shard = (int32_t)cl_get_u32(&r);
+                if (r.failed || (c->n_pending > 0 && shard <= c->pending_shard[c->n_pending - 1]))
+                    CORRUPT("pending delta shard (not ascending)");
+                if (!(x = cl_pending_of(c, shard))) {
+                    segstream_err_set(err, "cluster restore: out of memory (shared model deltas)");
+                    goto fail;
+                }
+            }
+            uint64_t n = cl_get_u64(&r);
+            const uint8_t *bytes = !r.failed && n <= r.n - r.pos ? cl_take(&r, (size_t)n) : NULL;
+            if (!bytes)
+                CORRUPT("shared model delta length");
+            if (cl_delta_absorb(x, bytes, (size_t)n, err)) {
+                segstream_err_prefix(err, "cluster restore");
+                goto fail;
+            }
+        }
+        if (c->version > 0 && c->sample->n_sample)
+            CORRUPT("a bootstrap sample in a running model");
     }
     if (r.failed)
         CORRUPT("truncated");

@@ -129,7 +129,7 @@ long segstream_cluster_sweep(segstream_cluster *c, long max_users, int n_threads
         free(idx), free(best), free(best_sim), free(cur_sim), free(expire);
         return segstream_err_set(err, "cluster sweep: out of memory");
     }
-    int64_t horizon = c->watermark - c->opt.window_ms; /* silent since before this: expired */
+    int64_t horizon = cl_expiry_horizon(c); /* silent since before this: expired */
     long n = 0, start = c->sweep_cursor < u->n ? c->sweep_cursor : 0;
     for (long v = 0; v < visits; v++) {
         long i = (start + v) % u->n;

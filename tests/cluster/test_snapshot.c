@@ -402,7 +402,7 @@ static void dense_format_2_restores_to_the_same_state(void **state)
             fail_msg("%s: %s", names[f], err.message);
         assert_int_equal(segstream_cluster_snapshot(c, &v3, &len3, &err), 0);
         segstream_cluster_free(c);
-        assert_int_equal(v3[8], 5);
+        assert_int_equal(v3[8], 6);
         ring_shape sh = shape_of(v2);
         size_t dense_len = (size_t)sh.n_ring * (8 + sh.k * (sh.dim * 4 + 8));
         uint8_t *dense = malloc(dense_len);
@@ -414,8 +414,9 @@ static void dense_format_2_restores_to_the_same_state(void **state)
         segstream_cluster_get_stats(c, &st);
         segstream_cluster_free(c);
         /* format 3 users also carry the segment they last left (8 bytes), format 4 their
-         * shard (8 bytes, as buffered events do) and the users-inline flag (4 bytes) */
-        assert_int_equal(len3 - sparse_len, len2 - dense_len + 16 * (size_t)st.users + 8 * (size_t)st.bootstrap_buffered + 4);
+         * shard (8 bytes, as buffered events do) and the users-inline flag (4 bytes), format 6
+         * the shared-model flag (4 bytes) */
+        assert_int_equal(len3 - sparse_len, len2 - dense_len + 16 * (size_t)st.users + 8 * (size_t)st.bootstrap_buffered + 8);
         assert_memory_equal(v2 + 28, v3 + 28, PANES_AT - 28);
         assert_memory_equal(v2 + PANES_AT, dense, dense_len);
         free(dense), free(v2), free(v3);
@@ -558,29 +559,41 @@ static void format_2_snapshot_restores(void **state)
     uint8_t *blob, *again;
     size_t n, n2;
     assert_int_equal(segstream_cluster_snapshot(c, &blob, &n, &err), 0);
-    assert_int_equal(blob[8], 5);
+    assert_int_equal(blob[8], 6);
     segstream_cluster *back = segstream_cluster_restore(blob, n, &err);
     assert_non_null(back);
     assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
     assert_int_equal(n, n2);
     assert_memory_equal(blob, again, n);
     segstream_cluster_free(back);
-    /* format 4 is format 5 with an FNV-1a checksum: what state topics hold
-     * from before XXH64; it restores to the same state */
-    blob[8] = 4;
-    fix_checksum(blob, n);
-    back = segstream_cluster_restore(blob, n, &err);
-    if (!back)
-        fail_msg("format 4: %s", err.message);
-    free(again);
-    assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
-    assert_int_equal(n, n2);
-    assert_int_equal(again[8], 5);
-    assert_memory_equal(blob + 28, again + 28, n - 28);
-    blob[20] ^= 1; /* and its checksum is still checked */
+    /* format 5 is format 6 without the shared-model flag (a model that is not
+     * shared), and format 4 is format 5 with an FNV-1a checksum: what state
+     * topics hold from before; both restore to the same state */
+    for (int old_format = 5; old_format >= 4; old_format--) {
+        uint8_t *older = malloc(n - 4);
+        memcpy(older, blob, n - 4);
+        older[8] = (uint8_t)old_format;
+        for (int b = 0; b < 8; b++)
+            older[12 + b] = (uint8_t)((uint64_t)(n - 4 - 28) >> (8 * b));
+        fix_checksum(older, n - 4);
+        back = segstream_cluster_restore(older, n - 4, &err);
+        if (!back)
+            fail_msg("format %d: %s", old_format, err.message);
+        free(again);
+        assert_int_equal(segstream_cluster_snapshot(back, &again, &n2, &err), 0);
+        assert_int_equal(n, n2);
+        assert_int_equal(again[8], 6);
+        assert_memory_equal(blob + 28, again + 28, n - 28);
+        segstream_cluster_free(back);
+        if (old_format == 4) {
+            memcpy(blob, older, n - 4);
+            n -= 4;
+        }
+        free(older);
+    }
+    blob[20] ^= 1; /* and format 4's checksum is still checked */
     assert_null(segstream_cluster_restore(blob, n, &err));
     free(blob), free(again);
-    segstream_cluster_free(back);
     segstream_cluster_free(c);
 }
 
@@ -675,6 +688,9 @@ static void split_parts_must_match_their_model(void **state)
         given[i] = (segstream_cluster_user_part){parts[i].shard, p, parts[i].len};
     }
     model[8] = 4;
+    len -= 4; /* format 6's shared-model flag */
+    for (int b = 0; b < 8; b++)
+        model[12 + b] = (uint8_t)((uint64_t)(len - 28) >> (8 * b));
     fix_checksum(model, len);
     c = segstream_cluster_restore_split(model, len, given, 5, &err);
     if (!c)

@@ -6,7 +6,8 @@
  *
  * A blob that restores must give a model that works: it snapshots, restores
  * again and snapshots to the same bytes, and takes an event, a full sweep
- * and a deletion without crashing (restore's range checks are what stand
+ * and a deletion without crashing; a shared model first goes through a
+ * barrier with its own pending delta (restore's range checks are what stand
  * between a forged count or index and a write out of bounds later).
  * Seeds: tests/fuzz/corpus/cluster_snapshot (real snapshots, make_seeds). */
 #include "cluster/cluster.h"
@@ -56,7 +57,28 @@ static void exercise(segstream_cluster *c, int dim)
     int64_t t = stats.max_event_time == INT64_MIN ? 0 : stats.max_event_time;
     segstream_cluster_event ev = {"fuzz-user", SEGSTREAM_CLUSTER_OP_SET, v, words, 2, t, 0};
     segstream_cluster_reject reject;
-    if (segstream_cluster_update(c, &ev, &sink, &reject, &err) < 0)
+    int rc = segstream_cluster_update(c, &ev, &sink, &reject, &err);
+    if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
+        /* a shared model: its own pending deltas must go through a barrier */
+        int n = segstream_cluster_pending_shards(c, NULL, 0);
+        int32_t *shards = calloc((size_t)n + 1, sizeof *shards);
+        uint8_t **delta = calloc((size_t)n + 1, sizeof *delta);
+        size_t *len = calloc((size_t)n + 1, sizeof *len);
+        if (!shards || !delta || !len)
+            fail("out of memory", NULL);
+        segstream_cluster_pending_shards(c, shards, n);
+        int64_t pane = segstream_cluster_barrier_wanted(c);
+        for (int s = 0; s < n; s++)
+            if (segstream_cluster_delta_take(c, shards[s], &delta[s], &len[s], &err))
+                fail("take on a restored shared model", &err);
+        if (segstream_cluster_barrier(c, (const uint8_t *const *)delta, len, (size_t)n, pane, 1, &sink, &err))
+            fail("barrier with a restored shared model's own deltas", &err);
+        for (int s = 0; s < n; s++)
+            free(delta[s]);
+        free(shards), free(delta), free(len);
+        rc = segstream_cluster_update(c, &ev, &sink, &reject, &err);
+    }
+    if (rc < 0)
         fail("update on a restored model", &err);
     if (segstream_cluster_sweep(c, 0, 1, &sink, &err) < 0)
         fail("sweep on a restored model", &err);

@@ -9,6 +9,7 @@
  *
  * Usage: make_seeds OUT_DIR TESTDATA_DIR   (tests/fuzz/make-seeds.sh runs it
  * into tests/fuzz/corpus). The output is deterministic. */
+#include "cluster/cluster.h"
 #include "consumer/avro_file.h"
 #include "consumer/codec.h"
 #include "consumer/codec_json.h"
@@ -211,6 +212,71 @@ static void snapshot_seeds(void)
     segstream_stage_cluster_free(c);
 }
 
+/* A shared model (cluster/ "Shared model"), one sharer of three shards: running
+ * with contributions pending, and between the take of its deltas and the barrier. */
+static void shared_snapshot_seeds(void)
+{
+    segstream_cluster_options o = segstream_cluster_default_options();
+    o.dim = DIM;
+    o.k = 3;
+    o.init_sample = 6;
+    o.pane_ms = 1000;
+    o.window_ms = 4000;
+    o.half_life_ms = 2000;
+    o.allowed_lateness_ms = 500;
+    o.label_terms = 2;
+    o.label_table_size = 4;
+    o.reservoir_size = 4;
+    o.shared_model = 1;
+    segstream_err err = {{0}};
+    segstream_cluster *c = segstream_cluster_create(&o, &err);
+    if (!c)
+        die("shared cluster", &err);
+    static const char *vocab[] = {"hiking", "bread", "jazz", "chess", "rust", "tea"};
+    for (int i = 0; i < 40; i++) {
+        float v[DIM] = {0};
+        v[i % 3] = 1.0f;
+        v[3 + i % 5] = 0.25f;
+        char user[32];
+        snprintf(user, sizeof user, "user-%d", i % 7);
+        const char *words[] = {vocab[i % 6], vocab[(i + 1) % 6]};
+        segstream_cluster_event ev = {user, i % 2, v, words, 2, 1764255600000 + 300 * i, i % 3};
+        int rc = segstream_cluster_update(c, &ev, NULL, NULL, &err);
+        if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
+            int64_t pane = segstream_cluster_barrier_wanted(c);
+            uint8_t *delta[3];
+            size_t n[3];
+            for (int s = 0; s < 3; s++)
+                if (segstream_cluster_delta_take(c, s, &delta[s], &n[s], &err))
+                    die("shared take", &err);
+            const uint8_t *given[3] = {delta[0], delta[1], delta[2]};
+            rc = segstream_cluster_barrier(c, given, n, 3, pane, 0, NULL, &err);
+            for (int s = 0; s < 3; s++)
+                free(delta[s]);
+            if (rc == 0)
+                rc = segstream_cluster_update(c, &ev, NULL, NULL, &err);
+        }
+        if (rc < 0)
+            die("shared update", &err);
+    }
+    for (int at_barrier = 0; at_barrier < 2; at_barrier++) {
+        uint8_t *blob;
+        size_t len;
+        if (at_barrier) {
+            for (int s = 0; s < 3; s++) {
+                if (segstream_cluster_delta_take(c, s, &blob, &len, &err))
+                    die("shared take", &err);
+                free(blob);
+            }
+        }
+        if (segstream_cluster_snapshot(c, &blob, &len, &err))
+            die("shared snapshot", &err);
+        write_seed("cluster_snapshot", at_barrier ? "shared-at-barrier.bin" : "shared-running.bin", blob, len);
+        free(blob);
+    }
+    segstream_cluster_free(c);
+}
+
 /* A safetensors file: header padded with spaces to 8 bytes, then the data. */
 static void safetensors_seed(const char *name, const char *header, const void *data, size_t len)
 {
@@ -293,6 +359,7 @@ int main(int argc, char **argv)
     out_dir = argv[1];
     codec_seeds();
     snapshot_seeds();
+    shared_snapshot_seeds();
     safetensors_seeds();
     tokenizer_seeds(argv[2]);
     return 0;
