@@ -8,7 +8,12 @@
  * input order: "item seen final", where `seen` is the segment the item got
  * when its event was applied and `final` its user's segment at the end of the
  * stream after the re-assignment sweep has finished (-1: none, e.g. expired,
- * or refused). Both are honest answers to "which segment is it in". */
+ * or refused). Both are honest answers to "which segment is it in".
+ *
+ * --sharers N runs N models that share one centroid model (cluster/ "Shared
+ * model"), item i's user going to model i mod N, exchanging their deltas at
+ * every barrier in process: what N stage instances would do through Kafka,
+ * for measuring the quality of the shared model against one model. */
 #include "cluster/cluster.h"
 #include "consumer/commands.h"
 #include "consumer/duration.h"
@@ -19,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_SHARERS 16
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -26,6 +33,7 @@ static void usage(FILE *out)
             "         [--k K] [--window D] [--pane D] [--half-life D] [--lateness D] [--interval-ms N]\n"
             "         [--init-sample N] [--restarts N] [--seed N] [--shuffle-seed N] [--hysteresis X] [--merge-cosine X]\n"
             "         [--retire-share X] [--codec fp16|int8] [--slice N] [--threads N] [--catalog FILE]\n"
+            "         [--sharers N]\n"
             "Defaults: k 20, window 7d, pane 15m, half-life 7d, lateness 0, interval 1s,\n"
             "init sample max(2000, 100 k) (at most n), hysteresis 0.02, fp16 profiles.\n"
             "Durations: 500ms, 30s, 15m, 6h, 7d, 1h30m (consumer/duration.h).\n"
@@ -151,6 +159,24 @@ static void print_segment(void *ctx, const segstream_catalog_change *ch)
     fprintf(f, "]}\n");
 }
 
+/* Every model takes the pending delta of its shard (model j holds shard j), then
+ * each applies all of them at `pane`. */
+static int barrier_all(segstream_cluster **m, int n, int64_t pane, int final, const segstream_cluster_sink *sinks,
+                       segstream_err *err)
+{
+    uint8_t *bytes[MAX_SHARERS] = {0};
+    size_t lens[MAX_SHARERS] = {0};
+    int rc = 0;
+    for (int j = 0; j < n && !rc; j++)
+        rc = segstream_cluster_delta_take(m[j], j, &bytes[j], &lens[j], err);
+    for (int j = 0; j < n && !rc; j++)
+        rc = segstream_cluster_barrier(m[j], (const uint8_t *const *)bytes, lens, (size_t)n, pane, final, &sinks[j],
+                                       err);
+    for (int j = 0; j < n; j++)
+        free(bytes[j]);
+    return rc;
+}
+
 int segstream_cmd_cluster(int argc, char **argv)
 {
     segstream_cluster_options opt = segstream_cluster_default_options();
@@ -163,7 +189,7 @@ int segstream_cmd_cluster(int argc, char **argv)
     const char *emb_path = NULL, *texts_path = NULL, *order_path = NULL, *out_path = NULL, *catalog_path = NULL;
     int64_t interval = 1000;
     uint64_t shuffle_seed = 1;
-    int threads = 2;
+    int threads = 2, sharers = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t dur;
@@ -222,6 +248,12 @@ int segstream_cmd_cluster(int argc, char **argv)
             NEED_VALUE opt.reassign_slice = atoi(v);
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE threads = atoi(v);
+        } else if (!strcmp(a, "--sharers")) {
+            NEED_VALUE sharers = atoi(v);
+            if (sharers < 1 || sharers > MAX_SHARERS) {
+                fprintf(stderr, "segstream cluster: --sharers %s: accepted 1..%d\n", v, MAX_SHARERS);
+                return 2;
+            }
         } else if (!strcmp(a, "--codec")) {
             NEED_VALUE if (!strcmp(v, "fp16")) opt.profile_codec = SEGSTREAM_PROFILE_FP16;
             else if (!strcmp(v, "int8")) opt.profile_codec = SEGSTREAM_PROFILE_INT8;
@@ -254,7 +286,9 @@ int segstream_cmd_cluster(int argc, char **argv)
     long *order = malloc((size_t)n * sizeof *order);
     int64_t *times = malloc((size_t)n * sizeof *times);
     run r = {.n = n, .seen = malloc((size_t)n * sizeof(int64_t)), .left = malloc((size_t)n * sizeof(int64_t))};
-    segstream_cluster *c = NULL;
+    segstream_cluster *c = NULL, *models[MAX_SHARERS] = {0};
+    int n_models = sharers ? sharers : 1;
+    opt.shared_model = sharers > 0;
     FILE *out = stdout;
     if (!texts || !order || !times || !r.seen || !r.left) {
         fprintf(stderr, "segstream cluster: out of memory\n");
@@ -314,13 +348,17 @@ int segstream_cmd_cluster(int argc, char **argv)
             times[i] = 1700000000000LL + i * interval;
     }
     segstream_err err = {{0}};
-    c = segstream_cluster_create(&opt, &err);
-    if (!c) {
-        fprintf(stderr, "segstream cluster: %s\n", err.message);
-        status = 2;
-        goto done;
-    }
-    segstream_cluster_sink sink = {&r, on_change, on_catalog};
+    for (int j = 0; j < n_models; j++)
+        if (!(models[j] = segstream_cluster_create(&opt, &err))) {
+            fprintf(stderr, "segstream cluster: %s\n", err.message);
+            status = 2;
+            goto done;
+        }
+    c = models[0];
+    segstream_cluster_sink sink = {&r, on_change, on_catalog}, sinks[MAX_SHARERS];
+    for (int j = 0; j < n_models; j++) /* the catalog once: every sharer emits the same */
+        sinks[j] = (segstream_cluster_sink){&r, on_change, j ? NULL : on_catalog};
+    int64_t last_pane = INT64_MIN;
     long refused = 0;
     char *words[512];
     for (long e = 0; e < n_events; e++) {
@@ -329,10 +367,17 @@ int segstream_cmd_cluster(int argc, char **argv)
         snprintf(uid, sizeof uid, "u%ld", i);
         size_t nw = copy ? split_words(copy, words, 512) : 0;
         segstream_cluster_event ev = {uid, SEGSTREAM_CLUSTER_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
-                                      times[e], 0};
+                                      times[e], (int32_t)(i % n_models)};
         segstream_cluster_reject rj;
         r.current = i;
-        int rc = segstream_cluster_update(c, &ev, &sink, &rj, &err);
+        segstream_cluster *mi = models[i % n_models];
+        int rc = segstream_cluster_update(mi, &ev, &sinks[i % n_models], &rj, &err);
+        if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
+            last_pane = segstream_cluster_barrier_wanted(mi);
+            rc = barrier_all(models, n_models, last_pane, 0, sinks, &err);
+            if (rc == 0)
+                rc = segstream_cluster_update(mi, &ev, &sinks[i % n_models], &rj, &err);
+        }
         free(copy);
         if (rc < 0) {
             fprintf(stderr, "segstream cluster: %s\n", err.message);
@@ -340,14 +385,16 @@ int segstream_cmd_cluster(int argc, char **argv)
         }
         refused += rc == 1;
     }
-    if (segstream_cluster_bootstrap_now(c, &sink, &err)) {
+    if (sharers ? last_pane != INT64_MIN && barrier_all(models, n_models, last_pane, 1, sinks, &err)
+                : segstream_cluster_bootstrap_now(c, &sink, &err)) {
         fprintf(stderr, "segstream cluster: %s\n", err.message);
         goto done;
     }
-    if (segstream_cluster_sweep(c, 0, threads, &sink, &err) < 0) {
-        fprintf(stderr, "segstream cluster: %s\n", err.message);
-        goto done;
-    }
+    for (int j = 0; j < n_models; j++)
+        if (segstream_cluster_sweep(models[j], 0, threads, &sinks[j], &err) < 0) {
+            fprintf(stderr, "segstream cluster: %s\n", err.message);
+            goto done;
+        }
     if (out_path && !(out = fopen(out_path, "w"))) {
         fprintf(stderr, "segstream cluster: %s: %s\n", out_path, strerror(errno));
         out = stdout;
@@ -357,10 +404,16 @@ int segstream_cmd_cluster(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         char uid[32];
         snprintf(uid, sizeof uid, "u%ld", i);
-        fprintf(out, "%ld %" PRId64 " %" PRId64 "\n", i, r.seen[i], segstream_cluster_user_segment(c, uid, NULL));
+        fprintf(out, "%ld %" PRId64 " %" PRId64 "\n", i, r.seen[i],
+                segstream_cluster_user_segment(models[i % n_models], uid, NULL));
     }
     segstream_cluster_stats st;
     segstream_cluster_get_stats(c, &st);
+    for (int j = 1; j < n_models; j++) {
+        segstream_cluster_stats more;
+        segstream_cluster_get_stats(models[j], &more);
+        st.users += more.users;
+    }
     fprintf(stderr,
             "segstream cluster: %ld events, %ld refused, %ld segment changes, %ld catalog records, model version "
             "%" PRId64 ", %d active segments, %" PRId64 " ids used, %ld users; %ld moves by model updates, %ld of them"
@@ -379,7 +432,8 @@ int segstream_cmd_cluster(int argc, char **argv)
 done:
     if (out != stdout)
         fclose(out);
-    segstream_cluster_free(c);
+    for (int j = 0; j < n_models; j++)
+        segstream_cluster_free(models[j]);
     for (long i = 0; texts && i < n; i++)
         free(texts[i]);
     free(texts);
