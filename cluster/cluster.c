@@ -467,7 +467,12 @@ int segstream_cluster_update(segstream_cluster *c, const segstream_cluster_event
     if (c->opt.shared_model) {
         int64_t top = ev->event_time > c->max_time ? ev->event_time : c->max_time;
         int64_t wanted = cl_pane_of(c, top - c->opt.allowed_lateness_ms);
-        if (c->at_barrier || c->model_pane == INT64_MIN || wanted > c->model_pane) {
+        /* before the model: a shard whose sample is full asks for the bootstrap now, not at
+         * the pane's end (a shard, not this instance: the same event whatever the instances) */
+        int bootstrap_due = 0;
+        for (int j = 0; c->version == 0 && j < c->n_pending && !bootstrap_due; j++)
+            bootstrap_due = c->pending[j]->n_sample >= c->opt.init_sample;
+        if (c->at_barrier || c->model_pane == INT64_MIN || wanted > c->model_pane || bootstrap_due) {
             c->barrier_wanted = wanted > c->model_pane ? wanted : c->model_pane;
             return SEGSTREAM_CLUSTER_AT_BARRIER;
         }
@@ -510,6 +515,7 @@ void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_s
     st->users = c->users.n;
     st->sweep_due = c->sweep_due;
     st->bootstrap_buffered = c->n_boot;
+    st->barrier_pane = c->opt.shared_model ? c->model_pane : INT64_MIN;
     size_t kd = (size_t)c->k * c->d;
     st->memory_bytes = sizeof *c + (size_t)c->n_ring * (sizeof(int64_t) + kd * sizeof(float) + c->k * sizeof(double)) +
                        (size_t)c->k * sizeof(cl_segment) + 2 * kd * sizeof(float) +
@@ -526,6 +532,8 @@ int segstream_cluster_dim(const segstream_cluster *c)
 {
     return c->d;
 }
+
+int segstream_cluster_is_shared(const segstream_cluster *c) { return c->opt.shared_model; }
 
 int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity)
 {

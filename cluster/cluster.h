@@ -261,6 +261,7 @@ typedef struct segstream_cluster_stats {
     long users;                /* tracked users */
     long sweep_due;            /* users still to re-assign after the last update */
     long bootstrap_buffered;   /* events waiting for the bootstrap */
+    int64_t barrier_pane;      /* a shared model: the pane its last barrier opened; INT64_MIN none */
     size_t memory_bytes;       /* heap held by the model, everything included */
 } segstream_cluster_stats;
 
@@ -268,6 +269,9 @@ void segstream_cluster_get_stats(const segstream_cluster *c, segstream_cluster_s
 
 /* The vector dimension the model was created or restored with. */
 int segstream_cluster_dim(const segstream_cluster *c);
+
+/* 1 when the model is a shared one (options.shared_model). */
+int segstream_cluster_is_shared(const segstream_cluster *c);
 
 /* The user's current segment (-1: none or unknown user); similarity optional. */
 int64_t segstream_cluster_user_segment(const segstream_cluster *c, const char *user_id, float *similarity);

@@ -11,9 +11,11 @@
  * or refused). Both are honest answers to "which segment is it in".
  *
  * --sharers N runs N models that share one centroid model (cluster/ "Shared
- * model"), item i's user going to model i mod N, exchanging their deltas at
- * every barrier in process: what N stage instances would do through Kafka,
- * for measuring the quality of the shared model against one model. */
+ * model"), exchanging their deltas at every barrier in process: what N stage
+ * instances would do through Kafka, for measuring the quality of the shared
+ * model against one model. Item i is in shard i mod S (--shards S, the input
+ * partitions; default N), and shard s belongs to model s mod N: the same S
+ * with any N gives the same model. */
 #include "cluster/cluster.h"
 #include "consumer/commands.h"
 #include "consumer/duration.h"
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #define MAX_SHARERS 16
+#define MAX_SHARDS 256
 
 static void usage(FILE *out)
 {
@@ -33,7 +36,7 @@ static void usage(FILE *out)
             "         [--k K] [--window D] [--pane D] [--half-life D] [--lateness D] [--interval-ms N]\n"
             "         [--init-sample N] [--restarts N] [--seed N] [--shuffle-seed N] [--hysteresis X] [--merge-cosine X]\n"
             "         [--retire-share X] [--codec fp16|int8] [--slice N] [--threads N] [--catalog FILE]\n"
-            "         [--sharers N]\n"
+            "         [--sharers N [--shards S]]\n"
             "Defaults: k 20, window 7d, pane 15m, half-life 7d, lateness 0, interval 1s,\n"
             "init sample max(2000, 100 k) (at most n), hysteresis 0.02, fp16 profiles.\n"
             "Durations: 500ms, 30s, 15m, 6h, 7d, 1h30m (consumer/duration.h).\n"
@@ -159,21 +162,21 @@ static void print_segment(void *ctx, const segstream_catalog_change *ch)
     fprintf(f, "]}\n");
 }
 
-/* Every model takes the pending delta of its shard (model j holds shard j), then
- * each applies all of them at `pane`. */
-static int barrier_all(segstream_cluster **m, int n, int64_t pane, int final, const segstream_cluster_sink *sinks,
-                       segstream_err *err)
+/* Each shard's owner (model s mod n) takes the shard's pending delta, then
+ * every model applies all of them at `pane`. */
+static int barrier_all(segstream_cluster **m, int n, int shards, int64_t pane, int final,
+                       const segstream_cluster_sink *sinks, segstream_err *err)
 {
-    uint8_t *bytes[MAX_SHARERS] = {0};
-    size_t lens[MAX_SHARERS] = {0};
+    uint8_t *bytes[MAX_SHARDS] = {0};
+    size_t lens[MAX_SHARDS] = {0};
     int rc = 0;
+    for (int s = 0; s < shards && !rc; s++)
+        rc = segstream_cluster_delta_take(m[s % n], s, &bytes[s], &lens[s], err);
     for (int j = 0; j < n && !rc; j++)
-        rc = segstream_cluster_delta_take(m[j], j, &bytes[j], &lens[j], err);
-    for (int j = 0; j < n && !rc; j++)
-        rc = segstream_cluster_barrier(m[j], (const uint8_t *const *)bytes, lens, (size_t)n, pane, final, &sinks[j],
-                                       err);
-    for (int j = 0; j < n; j++)
-        free(bytes[j]);
+        rc = segstream_cluster_barrier(m[j], (const uint8_t *const *)bytes, lens, (size_t)shards, pane, final,
+                                       &sinks[j], err);
+    for (int s = 0; s < shards; s++)
+        free(bytes[s]);
     return rc;
 }
 
@@ -189,7 +192,7 @@ int segstream_cmd_cluster(int argc, char **argv)
     const char *emb_path = NULL, *texts_path = NULL, *order_path = NULL, *out_path = NULL, *catalog_path = NULL;
     int64_t interval = 1000;
     uint64_t shuffle_seed = 1;
-    int threads = 2, sharers = 0;
+    int threads = 2, sharers = 0, shards = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t dur;
@@ -248,6 +251,12 @@ int segstream_cmd_cluster(int argc, char **argv)
             NEED_VALUE opt.reassign_slice = atoi(v);
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE threads = atoi(v);
+        } else if (!strcmp(a, "--shards")) {
+            NEED_VALUE shards = atoi(v);
+            if (shards < 1 || shards > MAX_SHARDS) {
+                fprintf(stderr, "segstream cluster: --shards %s: accepted 1..%d\n", v, MAX_SHARDS);
+                return 2;
+            }
         } else if (!strcmp(a, "--sharers")) {
             NEED_VALUE sharers = atoi(v);
             if (sharers < 1 || sharers > MAX_SHARERS) {
@@ -288,6 +297,8 @@ int segstream_cmd_cluster(int argc, char **argv)
     run r = {.n = n, .seen = malloc((size_t)n * sizeof(int64_t)), .left = malloc((size_t)n * sizeof(int64_t))};
     segstream_cluster *c = NULL, *models[MAX_SHARERS] = {0};
     int n_models = sharers ? sharers : 1;
+    if (!shards)
+        shards = n_models;
     opt.shared_model = sharers > 0;
     FILE *out = stdout;
     if (!texts || !order || !times || !r.seen || !r.left) {
@@ -367,16 +378,17 @@ int segstream_cmd_cluster(int argc, char **argv)
         snprintf(uid, sizeof uid, "u%ld", i);
         size_t nw = copy ? split_words(copy, words, 512) : 0;
         segstream_cluster_event ev = {uid, SEGSTREAM_CLUSTER_OP_SET, X + (size_t)i * d, (const char *const *)words, nw,
-                                      times[e], (int32_t)(i % n_models)};
+                                      times[e], (int32_t)(sharers ? i % shards : 0)};
         segstream_cluster_reject rj;
         r.current = i;
-        segstream_cluster *mi = models[i % n_models];
-        int rc = segstream_cluster_update(mi, &ev, &sinks[i % n_models], &rj, &err);
+        int owner = (int)(i % shards) % n_models;
+        segstream_cluster *mi = models[owner];
+        int rc = segstream_cluster_update(mi, &ev, &sinks[owner], &rj, &err);
         if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
             last_pane = segstream_cluster_barrier_wanted(mi);
-            rc = barrier_all(models, n_models, last_pane, 0, sinks, &err);
+            rc = barrier_all(models, n_models, shards, last_pane, 0, sinks, &err);
             if (rc == 0)
-                rc = segstream_cluster_update(mi, &ev, &sinks[i % n_models], &rj, &err);
+                rc = segstream_cluster_update(mi, &ev, &sinks[owner], &rj, &err);
         }
         free(copy);
         if (rc < 0) {
@@ -385,7 +397,7 @@ int segstream_cmd_cluster(int argc, char **argv)
         }
         refused += rc == 1;
     }
-    if (sharers ? last_pane != INT64_MIN && barrier_all(models, n_models, last_pane, 1, sinks, &err)
+    if (sharers ? last_pane != INT64_MIN && barrier_all(models, n_models, shards, last_pane, 1, sinks, &err)
                 : segstream_cluster_bootstrap_now(c, &sink, &err)) {
         fprintf(stderr, "segstream cluster: %s\n", err.message);
         goto done;
@@ -405,7 +417,7 @@ int segstream_cmd_cluster(int argc, char **argv)
         char uid[32];
         snprintf(uid, sizeof uid, "u%ld", i);
         fprintf(out, "%ld %" PRId64 " %" PRId64 "\n", i, r.seen[i],
-                segstream_cluster_user_segment(models[i % n_models], uid, NULL));
+                segstream_cluster_user_segment(models[(int)(i % shards) % n_models], uid, NULL));
     }
     segstream_cluster_stats st;
     segstream_cluster_get_stats(c, &st);

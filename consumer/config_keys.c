@@ -151,6 +151,8 @@ static const segstream_config_key keys[] = {
     INT("cluster.label_terms", "5", 0, 16, "keywords in each segment's label"),
     INT("cluster.reassign_slice", "64", 0, 100000000,
         "users re-assigned per event while a model update's sweep is due (spreads the sweep over the stream)"),
+    BOOL("cluster.shared_model", "false",
+         "centroids change only at pane boundaries, from exact per-partition deltas: the model that scale-out shares (README \"Scale-out\"; one instance for now). Users get their first segment from the bootstrap's sweep"),
 
     STR("topics.input", "interest-changes", check_topic, "input topic of InterestChange records"),
     STR("topics.output", "segment-changes", check_topic, "output topic of SegmentChange records"),

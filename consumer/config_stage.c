@@ -25,6 +25,7 @@ segstream_stage_settings segstream_config_stage_settings(const segstream_config 
     st.merge_cosine = segstream_config_double(cfg, "cluster.merge_similarity");
     st.profile_int8 = segstream_config_enum(cfg, "cluster.profile_codec") == 1;
     st.max_users = (long)segstream_config_int(cfg, "cluster.max_users");
+    st.shared_model = segstream_config_bool(cfg, "cluster.shared_model");
     st.reassign_slice = (int)segstream_config_int(cfg, "cluster.reassign_slice");
     st.label_terms = (int)segstream_config_int(cfg, "cluster.label_terms");
     st.max_text_bytes = (size_t)segstream_config_int(cfg, "pipeline.max_text_bytes");

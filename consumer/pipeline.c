@@ -568,7 +568,8 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
     }
     p->cur = (trigger){ic->event_id, ev->source};
     segstream_change_ids_reset(&p->ids);
-    int bootstrapping = segstream_stage_cluster_model_version(p->cluster) == 0;
+    /* a shared model buffers nothing: its users get their first segment from the bootstrap's sweep */
+    int bootstrapping = !p->settings.shared_model && segstream_stage_cluster_model_version(p->cluster) == 0;
     if (bootstrapping && push_boot(p, ic, &ev->source)) {
         free(heap_words);
         return segstream_err_set(err, "pipeline: out of memory");
@@ -659,7 +660,7 @@ int segstream_pipeline_finish(segstream_pipeline *p, const segstream_pipeline_si
     segstream_event_source src = {p->last_topic ? p->last_topic : "", p->last_partition, p->last_offset};
     p->cur = (trigger){p->last_event_id ? p->last_event_id : "", src};
     segstream_change_ids_reset(&p->ids);
-    int bootstrapping = segstream_stage_cluster_model_version(p->cluster) == 0;
+    int bootstrapping = !p->settings.shared_model && segstream_stage_cluster_model_version(p->cluster) == 0;
     p->releasing = bootstrapping;
     segstream_stage_cluster_sink cs = {p, on_cluster_change, on_cluster_segment};
     long still = 0;

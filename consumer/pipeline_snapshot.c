@@ -232,6 +232,14 @@ static int restore_model(segstream_pipeline *p, const uint8_t *blob, size_t len,
         return segstream_err_set(err, "pipeline restore: the snapshot's model takes %d-dimension vectors, this "
                                       "encoder gives %d (was model.path changed?)", dim, p->dim);
     }
+    if (segstream_stage_cluster_is_shared(c) != (p->settings.shared_model != 0)) {
+        int shared = segstream_stage_cluster_is_shared(c);
+        segstream_stage_cluster_free(c);
+        return segstream_err_set(err, "pipeline restore: the snapshot's model is %sshared, but cluster.shared_model = "
+                                      "%s; a model cannot change kind (start from fresh state: replay with "
+                                      "--state fresh, or a new group.id)", shared ? "" : "not ",
+                                 p->settings.shared_model ? "true" : "false");
+    }
     r.pos += (size_t)cl;
     segstream_pipeline tmp = {0}; /* the pipeline's own state, swapped in on success */
     int64_t n_boot, has_last;

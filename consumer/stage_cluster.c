@@ -37,6 +37,7 @@ segstream_stage_settings segstream_stage_default_settings(void)
         .merge_cosine = co.merge_cosine,
         .profile_int8 = co.profile_codec == SEGSTREAM_PROFILE_INT8,
         .max_users = co.max_users,
+        .shared_model = co.shared_model,
         .max_text_bytes = 64 * 1024,
         .max_label_words = 256,
     };
@@ -73,6 +74,7 @@ int segstream_stage_cluster_options(const segstream_stage_settings *s, int dim, 
     o.merge_cosine = s->merge_cosine;
     o.profile_codec = s->profile_int8 ? SEGSTREAM_PROFILE_INT8 : SEGSTREAM_PROFILE_FP16;
     o.max_users = s->max_users;
+    o.shared_model = s->shared_model;
     if (segstream_cluster_options_validate(&o, err) < 0)
         return -1;
     *out = o;
@@ -135,6 +137,31 @@ static segstream_cluster_sink adapt(const segstream_stage_cluster_sink *sink)
     return s;
 }
 
+/* One instance holds every partition, so a barrier is its own deltas only
+ * (the model topic that lets several instances share it is issue 6's next step). */
+static int local_barrier(segstream_cluster *c, int64_t pane, int final, const segstream_cluster_sink *sink,
+                         segstream_err *err)
+{
+    int n = segstream_cluster_pending_shards(c, NULL, 0), rc = 0;
+    int32_t *shards = calloc((size_t)n + 1, sizeof *shards);
+    uint8_t **bytes = calloc((size_t)n + 1, sizeof *bytes);
+    size_t *lens = calloc((size_t)n + 1, sizeof *lens);
+    if (!shards || !bytes || !lens)
+        rc = segstream_err_set(err, "cluster barrier: out of memory");
+    if (!rc)
+        segstream_cluster_pending_shards(c, shards, n);
+    for (int j = 0; !rc && j < n; j++)
+        rc = segstream_cluster_delta_take(c, shards[j], &bytes[j], &lens[j], err);
+    if (!rc && n == 0) /* nothing pending yet (the first event): still a take, so the barrier may run */
+        rc = segstream_cluster_delta_take(c, 0, &bytes[0], &lens[0], err), n = 1;
+    if (!rc)
+        rc = segstream_cluster_barrier(c, (const uint8_t *const *)bytes, lens, (size_t)n, pane, final, sink, err);
+    for (int j = 0; bytes && j < n; j++)
+        free(bytes[j]);
+    free(shards), free(bytes), free(lens);
+    return rc;
+}
+
 int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_id, int op,
                                   const float *vector, const char *const *words, size_t n_words,
                                   int64_t event_time, int32_t partition, const segstream_stage_cluster_sink *sink,
@@ -144,6 +171,13 @@ int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_i
     segstream_cluster_sink s = adapt(sink);
     segstream_cluster_reject rej;
     int rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
+    if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
+        rc = local_barrier(cl(c), segstream_cluster_barrier_wanted(cl(c)), 0, &s, err);
+        if (rc == 0)
+            rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
+        if (rc == SEGSTREAM_CLUSTER_AT_BARRIER)
+            rc = segstream_err_set(err, "cluster: still at a barrier after it");
+    }
     if (rc == 1) {
         *reason = segstream_cluster_reject_name(rej.reason);
         memcpy(message, rej.message, sizeof rej.message);
@@ -162,6 +196,11 @@ int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_s
         segstream_err ignored;
         (void)segstream_cluster_bootstrap_now(cl(c), &s, &ignored); /* too few vectors: they stay buffered */
     }
+    /* a shared model before its bootstrap: bootstrap with what it has (at least k rows); once it
+     * runs, its pending contributions wait for the next barrier, as in a stream that goes on */
+    if (st.model_version == 0 && st.barrier_pane != INT64_MIN &&
+        local_barrier(cl(c), st.barrier_pane, 1, &s, err) < 0)
+        return -1;
     if (segstream_cluster_sweep(cl(c), 0, 1, &s, err) < 0)
         return -1;
     segstream_cluster_get_stats(cl(c), &st);
@@ -173,6 +212,8 @@ int segstream_stage_cluster_dim(const segstream_stage_cluster *c)
 {
     return segstream_cluster_dim(ccl(c));
 }
+
+int segstream_stage_cluster_is_shared(const segstream_stage_cluster *c) { return segstream_cluster_is_shared(ccl(c)); }
 
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c)
 {

@@ -80,6 +80,7 @@ int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_s
                                    long *still_buffered, segstream_err *err);
 
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c);
+int segstream_stage_cluster_is_shared(const segstream_stage_cluster *c);
 
 /* Gauges for operations: tracked users, active segments, the event-time
  * watermark (INT64_MIN before the first event), heap bytes of the model. */

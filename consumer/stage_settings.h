@@ -38,6 +38,7 @@ typedef struct segstream_stage_settings {
     double merge_cosine;   /* cluster.merge_similarity */
     int profile_int8;      /* cluster.profile_codec: 0 fp16, 1 int8 */
     long max_users;        /* cluster.max_users: 0 = no limit */
+    int shared_model;      /* cluster.shared_model: centroids change at barriers (cluster/ "Shared model") */
     /* pipeline */
     size_t max_text_bytes; /* longer texts are cut (on a UTF-8 boundary) before tokenizing;
                               the encoder truncates to the model's max tokens anyway */

@@ -28,6 +28,7 @@
 # - the catalog and dead-letter topics are equal byte for byte the same way;
 # - no dead letters in either run (every input event is valid).
 # On a difference compare_runs.py says which records and fields differ.
+# SEGSTREAM_TEST_SHARED_MODEL=true runs both with the shared model (cluster.shared_model).
 # SEGSTREAM_KILLS=0 runs the same comparison without kills (two uninterrupted
 # runs), which tells differences due to the kills from differences between runs.
 # The seed: $SEGSTREAM_KILL_SEED, else the third argument, else from the clock;
@@ -74,6 +75,7 @@ cluster.window=90d
 cluster.pane=1d
 cluster.half_life=30d
 cluster.max_future_skew=3650d
+cluster.shared_model=${SEGSTREAM_TEST_SHARED_MODEL:-false}
 topics.input=$id-in
 topics.output=$id-$run-out
 topics.segments=$id-$run-seg

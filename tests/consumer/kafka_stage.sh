@@ -33,6 +33,7 @@
 # floats), except source_offset (file mode counts lines from 1, Kafka offsets from 0). File mode also runs
 # segstream_pipeline_finish() at the end of its input, which the stream never does,
 # so the stream's output must be a prefix of file mode's covering at least 90%.
+# SEGSTREAM_TEST_SHARED_MODEL=true runs both with the shared model (cluster.shared_model).
 set -euo pipefail
 . "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
@@ -215,5 +216,6 @@ if [ "$mode" = e2e ]; then # the counter counts what reached the topic, no more,
 fi
 "$SEGSTREAM_BIN" run --quiet --input "$work/events.ndjson" --output "$work/file.ndjson" \
   --model "$SEGSTREAM_MODEL_DIR" --source-topic "$id-in" --threads 2 --batch-tokens 8192 --cache 65536 \
-  --k 8 --init-sample 50 --window 30d --pane 1d --half-life 7d --future-skew 3650d
+  --k 8 --init-sample 50 --window 30d --pane 1d --half-life 7d --future-skew 3650d \
+  --set cluster.shared_model="${SEGSTREAM_TEST_SHARED_MODEL:-false}"
 python3 "$here/compare_changes.py" "$work/kafka.ndjson" "$work/file.ndjson"

@@ -2,7 +2,8 @@
 # stage_properties ID BROKERS [WINDOW [HALF_LIFE]] prints properties for topics
 # ID-in, -out, -seg, -state, -dlq and group ID: the real model on 2 threads, k 8 with a
 # 50-event bootstrap (quick on 2 cores), day panes (MovieLens times span years, so no
-# future-skew limit). A test appends its own keys after it.
+# future-skew limit). SEGSTREAM_TEST_SHARED_MODEL=true runs the shared model
+# (cluster.shared_model). A test appends its own keys after it.
 stage_properties() {
   cat <<PROPS
 model.path=$SEGSTREAM_MODEL_DIR
@@ -13,6 +14,7 @@ cluster.window=${3:-30d}
 cluster.pane=1d
 cluster.half_life=${4:-7d}
 cluster.max_future_skew=3650d
+cluster.shared_model=${SEGSTREAM_TEST_SHARED_MODEL:-false}
 topics.input=$1-in
 topics.output=$1-out
 topics.segments=$1-seg

@@ -337,10 +337,10 @@ static void run_batches(segstream_pipeline *p, segstream_pipeline_event *ev, int
         process(p, ev + lo, (size_t)(lo + batch < to ? batch : to - lo), c);
 }
 
-static void test_snapshot_restore(void **state)
+static void snapshot_restore_with(int shared)
 {
-    (void)state;
     segstream_stage_settings s = settings(3, 20);
+    s.shared_model = shared;
     static segstream_record r[N_TITLES];
     static char ids[N_TITLES][16], users[N_TITLES][16];
     stream(r, ids, users);
@@ -374,6 +374,13 @@ static void test_snapshot_restore(void **state)
         assert_memory_equal(blob, blob2, len);
         segstream_pipeline_close(a);
 
+        segstream_stage_settings other = s;
+        other.shared_model = !shared;
+        segstream_pipeline *o = open_pipeline(&other);
+        assert_int_equal(segstream_pipeline_restore(o, blob, len, &err), -1);
+        if (!strstr(err.message, "cluster.shared_model"))
+            fail_msg("restore as the other kind: %s", err.message);
+        segstream_pipeline_close(o);
         segstream_pipeline *b = open_pipeline(&s);
         /* a damaged blob is refused and leaves the pipeline as it was */
         blob2[len2 / 2] ^= 0x40;
@@ -391,6 +398,16 @@ static void test_snapshot_restore(void **state)
         collector_free(&split);
     }
     collector_free(&whole);
+}
+
+/* Snapshot at two points (during the bootstrap, well after it), restore, run
+ * the rest: the same outputs as one uninterrupted run, with each kind of model.
+ * A model does not restore as the other kind. */
+static void test_snapshot_restore(void **state)
+{
+    (void)state;
+    for (int shared = 0; shared < 2; shared++)
+        snapshot_restore_with(shared);
 }
 
 /* A valid snapshot of an 8-dimension model (the fuzz seed make_seeds wrote)
