@@ -78,7 +78,7 @@ segstream_cluster *segstream_cluster_create(const segstream_cluster_options *opt
         return NULL;
     }
     c->barrier_wanted = INT64_MIN;
-    if (opt->shared_model && !(c->sample = cl_delta_new(c->d, c->k, opt->reservoir_size))) {
+    if (opt->shared_model && !(c->sample = cl_delta_new(c->d, c->k, opt->reservoir_size, opt->profile_codec))) {
         segstream_err_set(err, "cluster: out of memory (shared model deltas, k = %d, dim = %d)", c->k, c->d);
         segstream_cluster_free(c);
         return NULL;
@@ -349,7 +349,7 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     /* feed the model */
     if (c->opt.shared_model) { /* it learns at the next barrier */
         cl_delta *x = cl_pending_of(c, ev->shard);
-        if (!x || cl_delta_add_event(x, cl_pane_of(c, t), best, p, t, h, ev->words, ev->words ? ev->n_words : 0))
+        if (!x || cl_delta_add_event(x, cl_pane_of(c, t), best, p, u->profile + (size_t)i * pb, t, h, ev->words, ev->words ? ev->n_words : 0))
             return segstream_err_set(err, "cluster: out of memory keeping a shared-model contribution");
         return 0;
     }

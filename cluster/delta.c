@@ -10,15 +10,17 @@
  *   - per (pane, slot, label term): an integer count;
  *   - per slot: the R latest member vectors by (event time, user hash, vector
  *     bits), a total order, so the top R of a union is the top R of the parts'
- *     top R; the same order sorts the bootstrap sample.
+ *     top R (kept in the profile codec's bytes, which is what the vector was
+ *     decoded from: half the floats' size, no loss); the same order sorts the
+ *     bootstrap sample.
  * cl_delta_sort() then puts terms, recent vectors and the sample in one
  * canonical order, the order the barrier applies them in (shared.c); sum rows
  * need none, each lands in its own cell.
  *
- * Bytes: "SEGSTRDL", u32 format, u32 d, u32 k, u32 R, i32 shard, i64 model version,
+ * Bytes: "SEGSTRDL", u32 format, u32 d, u32 k, u32 R, i32 shard, u32 profile codec, i64 model version,
  * u32 rows { i64 pane, u32 slot, i64 count, i64 sum[d] }, u32 terms { i64 pane,
  * u32 slot, i64 count, u8 length, text }, u32 picks { u32 slot, i64 time,
- * u64 user hash, f32 v[d] }, u32 sample rows { i64 time, u64 user hash,
+ * u64 user hash, the encoded profile }, u32 sample rows { i64 time, u64 user hash,
  * f32 v[d] }, u64 XXH64 of everything before it. Little-endian. A delta comes
  * from the log of another process, so every count and index is checked. */
 #include "cluster/bytes.h"
@@ -34,12 +36,14 @@
 #define DELTA_FORMAT 1u
 #define FIX_ONE 4294967296.0 /* 2^32 */
 
-cl_delta *cl_delta_new(int d, int k, int R)
+cl_delta *cl_delta_new(int d, int k, int R, segstream_profile_codec codec)
 {
     cl_delta *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
     x->d = d, x->k = k, x->R = R;
+    x->codec = codec;
+    x->pick_bytes = cl_profile_bytes(codec, d);
     x->shard = -1;
     x->pick_n = calloc((size_t)k, sizeof *x->pick_n);
     if (!x->pick_n) {
@@ -55,7 +59,7 @@ void cl_delta_free(cl_delta *x)
         return;
     free(x->row_pane), free(x->row_slot), free(x->row_count), free(x->row_sum);
     free(x->terms), free(x->term_slots);
-    free(x->pick_n), free(x->picks), free(x->pick_vec);
+    free(x->pick_n), free(x->picks), free(x->pick_code);
     free(x->sample), free(x->sample_vec);
     free(x);
 }
@@ -73,7 +77,7 @@ size_t cl_delta_memory(const cl_delta *x)
     if (!x)
         return 0;
     return sizeof *x + (size_t)x->cap_rows * (24 + (size_t)x->d * 8) + (size_t)x->cap_terms * sizeof(cl_delta_term) +
-           (size_t)x->n_term_slots * 4 + (x->picks ? (size_t)x->k * x->R * (sizeof(cl_pick) + (size_t)x->d * 4) : 0) +
+           (size_t)x->n_term_slots * 4 + (x->picks ? (size_t)x->k * x->R * (sizeof(cl_pick) + x->pick_bytes) : 0) +
            4 * (size_t)x->k + (size_t)x->cap_sample * (sizeof(cl_pick) + (size_t)x->d * 4);
 }
 
@@ -173,49 +177,51 @@ static int add_term(cl_delta *x, int64_t pane, int s, const char *text, int64_t 
     return 0;
 }
 
-/* The total order of picks and sample rows: time, user hash, then the vector's bits. */
-static int pick_cmp(const cl_pick *a, const float *va, const cl_pick *b, const float *vb, int d)
+/* The total order of picks and sample rows: time, user hash, then the row's bytes
+ * (a pick's encoded profile, a sample row's float bits). */
+static int pick_cmp(const cl_pick *a, const uint8_t *va, const cl_pick *b, const uint8_t *vb, size_t rb)
 {
     if (a->time != b->time)
         return a->time < b->time ? -1 : 1;
     if (a->user_hash != b->user_hash)
         return a->user_hash < b->user_hash ? -1 : 1;
-    return memcmp(va, vb, (size_t)d * sizeof(float));
+    return memcmp(va, vb, rb);
 }
 
-/* Keeps v among slot s's R latest rows; -1 on OOM. */
-static int offer_pick(cl_delta *x, int s, int64_t t, uint64_t user_hash, const float *v)
+/* Keeps the encoded profile `code` among slot s's R latest rows; -1 on OOM. */
+static int offer_pick(cl_delta *x, int s, int64_t t, uint64_t user_hash, const uint8_t *code)
 {
+    size_t rb = x->pick_bytes;
     if (!x->picks) { /* most shards' deltas of a pane touch few segments, but any may come */
         x->picks = calloc((size_t)x->k * x->R, sizeof *x->picks);
-        x->pick_vec = malloc((size_t)x->k * x->R * x->d * sizeof(float));
-        if (!x->picks || !x->pick_vec) {
-            free(x->picks), free(x->pick_vec);
-            x->picks = NULL, x->pick_vec = NULL;
+        x->pick_code = malloc((size_t)x->k * x->R * rb);
+        if (!x->picks || !x->pick_code) {
+            free(x->picks), free(x->pick_code);
+            x->picks = NULL, x->pick_code = NULL;
             return -1;
         }
     }
     cl_pick p = {t, user_hash, s};
     cl_pick *row = x->picks + (size_t)s * x->R;
-    float *vec = x->pick_vec + (size_t)s * x->R * x->d;
+    uint8_t *code_of = x->pick_code + (size_t)s * x->R * rb;
     int n = x->pick_n[s], at;
     if (n < x->R) {
         at = x->pick_n[s]++;
     } else {
         at = 0;
         for (int i = 1; i < n; i++)
-            if (pick_cmp(&row[i], vec + (size_t)i * x->d, &row[at], vec + (size_t)at * x->d, x->d) < 0)
+            if (pick_cmp(&row[i], code_of + (size_t)i * rb, &row[at], code_of + (size_t)at * rb, rb) < 0)
                 at = i;
-        if (pick_cmp(&p, v, &row[at], vec + (size_t)at * x->d, x->d) <= 0)
+        if (pick_cmp(&p, code, &row[at], code_of + (size_t)at * rb, rb) <= 0)
             return 0;
     }
     row[at] = p;
-    memcpy(vec + (size_t)at * x->d, v, (size_t)x->d * sizeof(float));
+    memcpy(code_of + (size_t)at * rb, code, rb);
     return 0;
 }
 
-int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, int64_t t, uint64_t user_hash,
-                       const char *const *words, size_t n_words)
+int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, const uint8_t *code, int64_t t,
+                       uint64_t user_hash, const char *const *words, size_t n_words)
 {
     long r = row_of(x, pane, s);
     if (r < 0)
@@ -224,7 +230,7 @@ int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, int64_t
     for (int q = 0; q < x->d; q++)
         sum[q] += (int64_t)llrint((double)v[q] * FIX_ONE);
     x->row_count[r]++;
-    if (offer_pick(x, s, t, user_hash, v))
+    if (offer_pick(x, s, t, user_hash, code))
         return -1;
     char term[SEGSTREAM_TERM_MAX];
     for (size_t w = 0; w < n_words; w++)
@@ -258,39 +264,41 @@ static int cmp_term(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-/* Sorts n rows of (key, vector) by the pick order; insertion sort keeps it simple
+/* Sorts n rows of (key, rb bytes) by the pick order; insertion sort keeps it simple
  * for the R rows of a slot, a merge sort handles the sample. */
-static void sort_picks(cl_pick *p, float *v, long n, int d, cl_pick *tmp_p, float *tmp_v)
+static void sort_picks(cl_pick *p, uint8_t *v, long n, size_t rb, cl_pick *tmp_p, uint8_t *tmp_v)
 {
     if (n < 2)
         return;
     if (n <= 32) {
         for (long i = 1; i < n; i++) {
             cl_pick kp = p[i];
-            memcpy(tmp_v, v + (size_t)i * d, (size_t)d * sizeof(float));
+            memcpy(tmp_v, v + (size_t)i * rb, rb);
             long j = i - 1;
-            while (j >= 0 && pick_cmp(&p[j], v + (size_t)j * d, &kp, tmp_v, d) > 0) {
+            while (j >= 0 && pick_cmp(&p[j], v + (size_t)j * rb, &kp, tmp_v, rb) > 0) {
                 p[j + 1] = p[j];
-                memcpy(v + (size_t)(j + 1) * d, v + (size_t)j * d, (size_t)d * sizeof(float));
+                memcpy(v + (size_t)(j + 1) * rb, v + (size_t)j * rb, rb);
                 j--;
             }
             p[j + 1] = kp;
-            memcpy(v + (size_t)(j + 1) * d, tmp_v, (size_t)d * sizeof(float));
+            memcpy(v + (size_t)(j + 1) * rb, tmp_v, rb);
         }
         return;
     }
     long h = n / 2;
-    sort_picks(p, v, h, d, tmp_p, tmp_v);
-    sort_picks(p + h, v + (size_t)h * d, n - h, d, tmp_p, tmp_v);
+    sort_picks(p, v, h, rb, tmp_p, tmp_v);
+    sort_picks(p + h, v + (size_t)h * rb, n - h, rb, tmp_p, tmp_v);
     long i = 0, j = h, o = 0;
     while (i < h || j < n) {
-        long from = (j >= n || (i < h && pick_cmp(&p[i], v + (size_t)i * d, &p[j], v + (size_t)j * d, d) <= 0)) ? i++ : j++;
+        long from = (j >= n || (i < h && pick_cmp(&p[i], v + (size_t)i * rb, &p[j], v + (size_t)j * rb, rb) <= 0))
+                        ? i++
+                        : j++;
         tmp_p[o] = p[from];
-        memcpy(tmp_v + (size_t)o * d, v + (size_t)from * d, (size_t)d * sizeof(float));
+        memcpy(tmp_v + (size_t)o * rb, v + (size_t)from * rb, rb);
         o++;
     }
     memcpy(p, tmp_p, (size_t)n * sizeof *p);
-    memcpy(v, tmp_v, (size_t)n * d * sizeof(float));
+    memcpy(v, tmp_v, (size_t)n * rb);
 }
 
 void cl_delta_sort(cl_delta *x)
@@ -303,12 +311,14 @@ void cl_delta_sort(cl_delta *x)
         x->n_term_slots = 0;
     }
     long most = x->n_sample > x->R ? x->n_sample : x->R;
+    size_t sample_rb = (size_t)x->d * sizeof(float), rb = sample_rb > x->pick_bytes ? sample_rb : x->pick_bytes;
     cl_pick *tp = malloc((size_t)(most ? most : 1) * sizeof *tp);
-    float *tv = malloc((size_t)(most ? most : 1) * x->d * sizeof(float));
+    uint8_t *tv = malloc((size_t)(most ? most : 1) * rb);
     if (tp && tv) {
         for (int s = 0; x->picks && s < x->k; s++)
-            sort_picks(x->picks + (size_t)s * x->R, x->pick_vec + (size_t)s * x->R * x->d, x->pick_n[s], x->d, tp, tv);
-        sort_picks(x->sample, x->sample_vec, x->n_sample, x->d, tp, tv);
+            sort_picks(x->picks + (size_t)s * x->R, x->pick_code + (size_t)s * x->R * x->pick_bytes, x->pick_n[s],
+                       x->pick_bytes, tp, tv);
+        sort_picks(x->sample, (uint8_t *)x->sample_vec, x->n_sample, sample_rb, tp, tv);
     }
     free(tp);
     free(tv);
@@ -325,6 +335,7 @@ int cl_delta_write(const cl_delta *x, uint8_t **bytes, size_t *len, segstream_er
     cl_put_u32(&b, (uint32_t)x->k);
     cl_put_u32(&b, (uint32_t)x->R);
     cl_put_u32(&b, (uint32_t)x->shard);
+    cl_put_u32(&b, (uint32_t)x->codec);
     cl_put_u64(&b, (uint64_t)x->version);
     cl_put_u32(&b, (uint32_t)x->n_rows);
     for (long i = 0; i < x->n_rows; i++) {
@@ -354,7 +365,7 @@ int cl_delta_write(const cl_delta *x, uint8_t **bytes, size_t *len, segstream_er
             cl_put_u32(&b, (uint32_t)s);
             cl_put_u64(&b, (uint64_t)p->time);
             cl_put_u64(&b, p->user_hash);
-            cl_put_floats(&b, x->pick_vec + ((size_t)s * x->R + i) * x->d, (size_t)x->d);
+            cl_put(&b, x->pick_code + ((size_t)s * x->R + i) * x->pick_bytes, x->pick_bytes);
         }
     cl_put_u32(&b, (uint32_t)x->n_sample);
     for (long i = 0; i < x->n_sample; i++) {
@@ -385,11 +396,21 @@ static int get_unit_floats(cl_reader *r, float *v, int d)
     return ok;
 }
 
+/* A recent vector's encoded profile decodes to finite values in [-1, 1] (into v). */
+static int decodes_to_unit_range(const cl_delta *x, const uint8_t *code, float *v)
+{
+    cl_profile_decode(x->codec, code, x->d, v);
+    for (int q = 0; q < x->d; q++)
+        if (!(v[q] >= -1.0f && v[q] <= 1.0f))
+            return 0;
+    return 1;
+}
+
 #define PANE_LIMIT (INT64_C(1) << 61)
 
 int cl_delta_absorb(cl_delta *x, const uint8_t *bytes, size_t len, segstream_err *err)
 {
-    if (!bytes || len < 8 + 5 * 4 + 8 + 8 || memcmp(bytes, DELTA_MAGIC, 8))
+    if (!bytes || len < 8 + 6 * 4 + 8 + 8 || memcmp(bytes, DELTA_MAGIC, 8))
         return segstream_err_set(err, "cluster delta: not a delta (%zu bytes, bad magic or too short)", len);
     uint64_t want = 0;
     for (int i = 0; i < 8; i++)
@@ -399,12 +420,13 @@ int cl_delta_absorb(cl_delta *x, const uint8_t *bytes, size_t len, segstream_err
     cl_reader r = {bytes, len - 8, 8, 0};
     uint32_t format = cl_get_u32(&r), d = cl_get_u32(&r), k = cl_get_u32(&r), R = cl_get_u32(&r);
     (void)cl_get_u32(&r); /* the shard it came from: any, the merge does not depend on it */
+    uint32_t codec = cl_get_u32(&r);
     int64_t version = (int64_t)cl_get_u64(&r);
     if (format != DELTA_FORMAT)
         return segstream_err_set(err, "cluster delta: format %u, this build reads %u", format, DELTA_FORMAT);
-    if ((int)d != x->d || (int)k != x->k || (int)R != x->R)
-        return segstream_err_set(err, "cluster delta: made for dim %u, k %u, reservoir %u; this model has %d, %d, %d",
-                                 d, k, R, x->d, x->k, x->R);
+    if ((int)d != x->d || (int)k != x->k || (int)R != x->R || codec != (uint32_t)x->codec)
+        return segstream_err_set(err, "cluster delta: made for dim %u, k %u, reservoir %u, profile codec %u; this "
+                                      "model has %d, %d, %d, %d", d, k, R, codec, x->d, x->k, x->R, (int)x->codec);
     if (version != x->version)
         return segstream_err_set(err, "cluster delta: made against model version %lld, expected %lld",
                                  (long long)version, (long long)x->version);
@@ -465,9 +487,12 @@ int cl_delta_absorb(cl_delta *x, const uint8_t *bytes, size_t len, segstream_err
         uint32_t s = cl_get_u32(&r);
         int64_t t = (int64_t)cl_get_u64(&r);
         uint64_t uh = cl_get_u64(&r);
-        if (!get_unit_floats(&r, v, x->d) || s >= k)
+        const uint8_t *code = cl_take(&r, x->pick_bytes);
+        if (!code)
+            break;
+        if (s >= k || !decodes_to_unit_range(x, code, v))
             why = "a recent vector's slot or values are out of range";
-        else if (!r.failed && offer_pick(x, (int)s, t, uh, v))
+        else if (offer_pick(x, (int)s, t, uh, code))
             why = "out of memory";
     }
     n = why ? 0 : cl_get_u32(&r);

@@ -262,23 +262,26 @@ typedef struct cl_delta {
     cl_delta_term *terms;
     int32_t *term_slots;  /* open addressing over terms, -1 empty */
     long n_term_slots;    /* a power of two, > 2 n_terms */
+    segstream_profile_codec codec; /* how picks are kept: the users' profile encoding */
+    size_t pick_bytes;
     int32_t *pick_n;      /* [k] */
     cl_pick *picks;       /* [k][R], allocated at the first pick */
-    float *pick_vec;      /* [k][R][d], likewise */
+    uint8_t *pick_code;   /* [k][R][pick_bytes], likewise */
     long n_sample, cap_sample;
     cl_pick *sample;
     float *sample_vec;    /* [cap_sample][d] */
 } cl_delta;
 
-cl_delta *cl_delta_new(int d, int k, int R);
+cl_delta *cl_delta_new(int d, int k, int R, segstream_profile_codec codec);
 /* The pending delta of a shard, made (empty, at the model's version) if missing; NULL on OOM. */
 cl_delta *cl_pending_of(segstream_cluster *c, int32_t shard);
 void cl_delta_free(cl_delta *x);
 void cl_delta_clear(cl_delta *x);
 size_t cl_delta_memory(const cl_delta *x);
-/* One event's contribution: x (unit) to segment slot s in the pane of t, its words. -1 OOM. */
-int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, int64_t t, uint64_t user_hash,
-                       const char *const *words, size_t n_words);
+/* One event's contribution: profile v (unit; `code` is its encoding, which it was decoded
+ * from) to segment slot s in the pane of t, and its words. -1 OOM. */
+int cl_delta_add_event(cl_delta *x, int64_t pane, int s, const float *v, const uint8_t *code, int64_t t,
+                       uint64_t user_hash, const char *const *words, size_t n_words);
 int cl_delta_add_sample(cl_delta *x, int64_t t, uint64_t user_hash, const float *v);
 /* Serialises / adds a serialised delta (checked: a malformed one is an error, and x is then
  * partly filled: discard it). */

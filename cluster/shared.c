@@ -36,7 +36,7 @@ cl_delta *cl_pending_of(segstream_cluster *c, int32_t shard)
         c->pending_shard = s;
         c->cap_pending = cap;
     }
-    cl_delta *x = cl_delta_new(c->d, c->k, c->opt.reservoir_size);
+    cl_delta *x = cl_delta_new(c->d, c->k, c->opt.reservoir_size, c->opt.profile_codec);
     if (!x)
         return NULL;
     x->shard = shard;
@@ -145,8 +145,10 @@ static int apply(segstream_cluster *c, const cl_delta *m, int64_t oldest, int64_
     }
     for (int s = 0; s < c->k; s++)
         if (c->seg[s].id >= 0)
-            for (int i = 0; i < m->pick_n[s]; i++) /* oldest first: the ring keeps the latest */
-                cl_reservoir_add(c, s, m->pick_vec + ((size_t)s * m->R + i) * d);
+            for (int i = 0; i < m->pick_n[s]; i++) { /* oldest first: the ring keeps the latest */
+                cl_profile_decode(m->codec, m->pick_code + ((size_t)s * m->R + i) * m->pick_bytes, d, c->scratch_x);
+                cl_reservoir_add(c, s, c->scratch_x);
+            }
     for (long i = 0; i < m->n_sample; i++)
         if (cl_delta_add_sample(c->sample, m->sample[i].time, m->sample[i].user_hash,
                                 m->sample_vec + (size_t)i * d))
@@ -169,7 +171,7 @@ int segstream_cluster_barrier(segstream_cluster *c, const uint8_t *const *deltas
                                      (int)c->pending_shard[j]);
     if (pane < -TIME_LIMIT / c->opt.pane_ms || pane > TIME_LIMIT / c->opt.pane_ms)
         return segstream_err_set(err, "cluster barrier: pane %lld is out of range", (long long)pane);
-    cl_delta *m = cl_delta_new(c->d, c->k, c->opt.reservoir_size);
+    cl_delta *m = cl_delta_new(c->d, c->k, c->opt.reservoir_size, c->opt.profile_codec);
     if (!m)
         return segstream_err_set(err, "cluster barrier: out of memory");
     m->version = c->version;

@@ -912,7 +912,7 @@ static segstream_cluster *restore(const uint8_t *blob, size_t len, const segstre
         CORRUPT("shared model flag");
     if (shared) {
         c->opt.shared_model = 1;
-        c->sample = cl_delta_new(c->d, c->k, c->opt.reservoir_size);
+        c->sample = cl_delta_new(c->d, c->k, c->opt.reservoir_size, c->opt.profile_codec);
         if (!c->sample) {
             segstream_err_set(err, "cluster restore: out of memory (shared model deltas)");
             goto fail;
