@@ -200,7 +200,8 @@ void cl_emit_change(segstream_cluster *c, const segstream_cluster_sink *sink, lo
                     int64_t time, int64_t prev, int64_t next, float sim, segstream_change_cause cause)
 {
     (void)user;
-    if (!sink || !sink->segment_change)
+    /* none to none tells nothing: a user a shared model has not placed yet, deleted or expired */
+    if (!sink || !sink->segment_change || (prev < 0 && next < 0))
         return;
     segstream_cluster_change ch = {
         .user_id = user_id,
@@ -324,7 +325,7 @@ int cl_apply_event(segstream_cluster *c, const segstream_cluster_event *ev, cons
     /* store, then assign from what is stored: the sweep sees the same vector */
     cl_profile_encode(c->opt.profile_codec, p, c->d, u->profile + (size_t)i * pb);
     cl_profile_decode(c->opt.profile_codec, u->profile + (size_t)i * pb, c->d, p);
-    if (c->version == 0) {
+    if (c->opt.shared_model && c->version == 0) {
         /* a shared model before its bootstrap: the profile is kept, and the event's vector
          * joins the sample; the user's segment comes with the model, by its sweep */
         cl_delta *x = cl_pending_of(c, ev->shard);
