@@ -92,6 +92,7 @@ static int grow(void **p, long *cap, long need, size_t each)
     if (!q)
         return -1;
     *p = q;
+    *cap = n;
     return 0;
 }
 
@@ -110,10 +111,7 @@ static long row_of(cl_delta *x, int64_t pane, int s)
             grow((void **)&x->row_count, &c3, need, sizeof(int64_t)) ||
             grow((void **)&x->row_sum, &c4, need, (size_t)x->d * sizeof(int64_t)))
             return -1;
-        long n = cap ? cap : 16;
-        while (n < need)
-            n *= 2;
-        x->cap_rows = n;
+        x->cap_rows = c4; /* all four grew to the same count */
     }
     long i = x->n_rows++;
     x->row_pane[i] = pane;
