@@ -237,6 +237,9 @@ int64_t segstream_cluster_barrier_wanted(const segstream_cluster *c);
 int segstream_cluster_delta_take(segstream_cluster *c, int32_t shard, uint8_t **bytes, size_t *len,
                                  segstream_err *err);
 
+/* 1 between a take and its barrier (every update returns AT_BARRIER then). */
+int segstream_cluster_barrier_taken(const segstream_cluster *c);
+
 /* The shards that hold a pending delta (empty ones included), ascending: up to max
  * of them into out; returns how many there are. */
 int segstream_cluster_pending_shards(const segstream_cluster *c, int32_t *out, int max);

@@ -17,6 +17,8 @@
 
 int64_t segstream_cluster_barrier_wanted(const segstream_cluster *c) { return c->barrier_wanted; }
 
+int segstream_cluster_barrier_taken(const segstream_cluster *c) { return c->at_barrier; }
+
 cl_delta *cl_pending_of(segstream_cluster *c, int32_t shard)
 {
     int j = 0;

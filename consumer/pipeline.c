@@ -586,6 +586,8 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
     p->releasing = 0;
     if (rc < 0)
         return segstream_err_prefix(err, "pipeline: cluster, event %s", ic->event_id);
+    if (rc == SEGSTREAM_PIPELINE_AT_BARRIER)
+        return rc; /* nothing applied: the caller runs the barrier and gives the event again */
     if (bootstrapping && (rc == 1 || segstream_stage_cluster_model_version(p->cluster) > 0)) {
         if (rc == 1)
             drop_last_boot(p);
@@ -602,14 +604,25 @@ static int apply_one(segstream_pipeline *p, batch *b, const item *it, segstream_
     return 0;
 }
 
-int segstream_pipeline_process(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
-                               const segstream_pipeline_sink *sink, segstream_err *err)
+/* Outputs that no event of a batch triggers (finish, a barrier) carry the
+ * last applied event's id and source. */
+static void outputs_of_last_event(segstream_pipeline *p, const segstream_pipeline_sink *sink)
+{
+    p->sink = sink;
+    p->sink_failed = 0;
+    segstream_event_source src = {p->last_topic ? p->last_topic : "", p->last_partition, p->last_offset};
+    p->cur = (trigger){p->last_event_id ? p->last_event_id : "", src};
+    segstream_change_ids_reset(&p->ids);
+}
+
+static int process(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
+                   const segstream_pipeline_sink *sink, size_t *applied, segstream_err *err)
 {
     uint64_t t0 = now_ns();
     batch b = {0};
     p->sink = sink;
     p->sink_failed = 0;
-    p->stats.events += n;
+    size_t j = 0;
     int rc = prepare_batch(p, &b, events, n, 1, err);
     if (!rc && p->settings.keep_input_order)
         for (size_t i = 0; i < n; i++)
@@ -618,12 +631,71 @@ int segstream_pipeline_process(segstream_pipeline *p, const segstream_pipeline_e
         rc = sort_batch(&b, n, err);
     if (!rc)
         rc = encode_items(p, &b, b.order, n, err);
-    for (size_t j = 0; !rc && j < n; j++) {
+    for (; !rc && j < n; j++) {
         rc = apply_one(p, &b, &b.items[b.order[j]], err);
-        if (rc && p->sink_failed)
+        if (rc < 0 && p->sink_failed)
             segstream_err_prefix(err, "pipeline: output");
+        if (rc == SEGSTREAM_PIPELINE_AT_BARRIER)
+            break;
     }
+    p->stats.events += rc == SEGSTREAM_PIPELINE_AT_BARRIER ? j : n;
+    if (applied)
+        *applied = j;
     batch_free(&b, n);
+    p->stats.total_ns += now_ns() - t0;
+    return rc;
+}
+
+int segstream_pipeline_process(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
+                               const segstream_pipeline_sink *sink, segstream_err *err)
+{
+    int rc = process(p, events, n, sink, NULL, err);
+    if (rc == SEGSTREAM_PIPELINE_AT_BARRIER)
+        return segstream_err_set(err, "pipeline: an event waits for a barrier of the partition models; use "
+                                      "segstream_pipeline_process_to_barrier");
+    return rc;
+}
+
+int segstream_pipeline_process_to_barrier(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
+                                          const segstream_pipeline_sink *sink, size_t *applied, segstream_err *err)
+{
+    if (!p->settings.keep_input_order)
+        return segstream_err_set(err, "pipeline: stopping at a barrier needs the caller's order (keep_input_order)");
+    return process(p, events, n, sink, applied, err);
+}
+
+int segstream_pipeline_own_partitions(segstream_pipeline *p, const int32_t *partitions, size_t n, segstream_err *err)
+{
+    if (segstream_stage_cluster_own(p->cluster, &p->settings, partitions, n, err))
+        return segstream_err_prefix(err, "pipeline");
+    return 0;
+}
+
+void segstream_pipeline_barrier_state(const segstream_pipeline *p, segstream_stage_barrier_state *st)
+{
+    segstream_stage_cluster_barrier_state(p->cluster, st);
+}
+
+int segstream_pipeline_barrier_take(segstream_pipeline *p, segstream_stage_delta **out, size_t *n, int64_t *wanted,
+                                    segstream_err *err)
+{
+    if (segstream_stage_cluster_barrier_take(p->cluster, out, n, wanted, err))
+        return segstream_err_prefix(err, "pipeline");
+    return 0;
+}
+
+int segstream_pipeline_barrier_apply(segstream_pipeline *p, int64_t seq, const segstream_stage_delta *all, size_t n,
+                                     int64_t pane, int64_t log_pos, const segstream_pipeline_sink *sink,
+                                     long *applied, segstream_err *err)
+{
+    uint64_t t0 = now_ns();
+    outputs_of_last_event(p, sink); /* the barrier's outputs belong to the last event applied here */
+    segstream_stage_cluster_sink cs = {p, on_cluster_change, on_cluster_segment};
+    int rc = segstream_stage_cluster_barrier_apply(p->cluster, seq, all, n, pane, log_pos, &cs, applied, err);
+    if (rc)
+        segstream_err_prefix(err, "pipeline");
+    else if (p->sink_failed)
+        rc = segstream_err_set(err, "pipeline: output: %s", p->sink_err.message);
     p->stats.total_ns += now_ns() - t0;
     return rc;
 }
@@ -655,11 +727,7 @@ int segstream_pipeline_encode(segstream_pipeline *p, const segstream_pipeline_ev
 int segstream_pipeline_finish(segstream_pipeline *p, const segstream_pipeline_sink *sink, segstream_err *err)
 {
     uint64_t t0 = now_ns();
-    p->sink = sink;
-    p->sink_failed = 0;
-    segstream_event_source src = {p->last_topic ? p->last_topic : "", p->last_partition, p->last_offset};
-    p->cur = (trigger){p->last_event_id ? p->last_event_id : "", src};
-    segstream_change_ids_reset(&p->ids);
+    outputs_of_last_event(p, sink);
     int bootstrapping = !p->settings.shared_model && segstream_stage_cluster_model_version(p->cluster) == 0;
     p->releasing = bootstrapping;
     segstream_stage_cluster_sink cs = {p, on_cluster_change, on_cluster_segment};

@@ -42,6 +42,7 @@
 
 #include "common/err.h"
 #include "consumer/records.h"
+#include "consumer/stage_cluster.h"
 #include "consumer/stage_settings.h"
 
 #include <stddef.h>
@@ -165,6 +166,26 @@ int segstream_snapshot_bundle(const segstream_snapshot_slice *slices, size_t n, 
  * takes vectors of another dimension than this encoder's, is an error that
  * leaves p unchanged. Returns 0 or -1. */
 int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_t len, segstream_err *err);
+
+/* --- Scale-out (settings.partition_models: one shared model per owned input
+ * partition; consumer/stage_cluster.h "Partition models") ---
+ * The caller owns partitions, and runs the barriers: process_to_barrier
+ * applies events[0..*applied) and returns SEGSTREAM_PIPELINE_AT_BARRIER when
+ * events[*applied] needs a barrier first (nothing of it applied), 0 when all
+ * were applied, -1 on failure. Then barrier_take gives the owned partitions'
+ * deltas to publish; once every partition's delta for that barrier is known,
+ * barrier_apply moves the models (outputs through sink, attributed to the
+ * last applied event) and the caller gives the rest of the batch again. */
+#define SEGSTREAM_PIPELINE_AT_BARRIER 2
+int segstream_pipeline_process_to_barrier(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
+                                          const segstream_pipeline_sink *sink, size_t *applied, segstream_err *err);
+int segstream_pipeline_own_partitions(segstream_pipeline *p, const int32_t *partitions, size_t n, segstream_err *err);
+void segstream_pipeline_barrier_state(const segstream_pipeline *p, segstream_stage_barrier_state *st);
+int segstream_pipeline_barrier_take(segstream_pipeline *p, segstream_stage_delta **out, size_t *n, int64_t *wanted,
+                                    segstream_err *err);
+int segstream_pipeline_barrier_apply(segstream_pipeline *p, int64_t seq, const segstream_stage_delta *all, size_t n,
+                                     int64_t pane, int64_t log_pos, const segstream_pipeline_sink *sink,
+                                     long *applied, segstream_err *err);
 
 typedef struct segstream_pipeline_stats {
     uint64_t events;          /* inputs seen by process */

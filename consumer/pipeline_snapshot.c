@@ -196,6 +196,29 @@ int segstream_pipeline_snapshot(const segstream_pipeline *p, uint8_t **blob, siz
     return rc;
 }
 
+/* Whether a restored model fits this pipeline's encoder and settings. */
+static int model_fits(const segstream_pipeline *p, const segstream_stage_cluster *c, segstream_err *err)
+{
+    /* A snapshot written with another model (model.path changed) would feed
+     * this encoder's vectors into centroids of another length. */
+    if (p->dim > 0 && segstream_stage_cluster_dim(c) != p->dim)
+        return segstream_err_set(err, "pipeline restore: the snapshot's model takes %d-dimension vectors, this "
+                                      "encoder gives %d (was model.path changed?)", segstream_stage_cluster_dim(c),
+                                 p->dim);
+    int shared = segstream_stage_cluster_is_shared(c), partitioned = segstream_stage_cluster_is_partitioned(c);
+    if (shared != (p->settings.shared_model != 0))
+        return segstream_err_set(err, "pipeline restore: the snapshot's model is %sshared, but cluster.shared_model = "
+                                      "%s; a model cannot change kind (start from fresh state: replay with "
+                                      "--state fresh, or a new group.id)", shared ? "" : "not ",
+                                 p->settings.shared_model ? "true" : "false");
+    if (partitioned != (p->settings.partition_models != 0))
+        return segstream_err_set(err, "pipeline restore: the snapshot holds %s, but topics.model is %s; the state of "
+                                      "a scale-out group and of a single instance do not mix (start from fresh "
+                                      "state: a new group.id)", partitioned ? "one model per partition" : "one model",
+                                 p->settings.partition_models ? "set" : "not set");
+    return 0;
+}
+
 /* The model slice (with the cluster's user parts) into p. */
 static int restore_model(segstream_pipeline *p, const uint8_t *blob, size_t len, const segstream_stage_user_part *parts,
                          size_t n_parts, segstream_err *err)
@@ -224,21 +247,9 @@ static int restore_model(segstream_pipeline *p, const uint8_t *blob, size_t len,
     segstream_stage_cluster *c = segstream_stage_cluster_restore_split(blob + r.pos, (size_t)cl, parts, n_parts, err);
     if (!c)
         return segstream_err_prefix(err, "pipeline restore");
-    /* A snapshot written with another model (model.path changed) would feed
-     * this encoder's vectors into centroids of another length. */
-    if (p->dim > 0 && segstream_stage_cluster_dim(c) != p->dim) {
-        int dim = segstream_stage_cluster_dim(c);
+    if (model_fits(p, c, err)) {
         segstream_stage_cluster_free(c);
-        return segstream_err_set(err, "pipeline restore: the snapshot's model takes %d-dimension vectors, this "
-                                      "encoder gives %d (was model.path changed?)", dim, p->dim);
-    }
-    if (segstream_stage_cluster_is_shared(c) != (p->settings.shared_model != 0)) {
-        int shared = segstream_stage_cluster_is_shared(c);
-        segstream_stage_cluster_free(c);
-        return segstream_err_set(err, "pipeline restore: the snapshot's model is %sshared, but cluster.shared_model = "
-                                      "%s; a model cannot change kind (start from fresh state: replay with "
-                                      "--state fresh, or a new group.id)", shared ? "" : "not ",
-                                 p->settings.shared_model ? "true" : "false");
+        return -1;
     }
     r.pos += (size_t)cl;
     segstream_pipeline tmp = {0}; /* the pipeline's own state, swapped in on success */

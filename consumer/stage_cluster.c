@@ -1,10 +1,12 @@
 /* stage_cluster.c - maps stage settings and cluster outputs between cluster/
  * and the pipeline (see stage_cluster.h for why this file exists). The
- * opaque segstream_stage_cluster is the segstream_cluster itself; the sink is
- * adapted with a small trampoline on the stack of each call. */
+ * opaque segstream_stage_cluster wraps one segstream_cluster, or one per
+ * owned input partition (scale-out); the sink is adapted with a small
+ * trampoline on the stack of each call. */
 #include "consumer/stage_cluster.h"
 
 #include "cluster/cluster.h"
+#include "common/hash64.h"
 #include "model/encoder.h"
 
 #include <math.h>
@@ -44,14 +46,43 @@ segstream_stage_settings segstream_stage_default_settings(void)
     return s;
 }
 
-static segstream_cluster *cl(segstream_stage_cluster *c)
-{
-    return (segstream_cluster *)c;
-}
+/* One model for every partition (the default, and the shared model on one
+ * instance), or one shared model per owned input partition (scale-out: a
+ * partition's model, users and pending delta travel together through the
+ * state topic; all of them hold the same centroids at the same barrier). */
+typedef struct partition_model {
+    int32_t partition;
+    segstream_cluster *c;
+    int64_t seq;     /* barriers applied */
+    int64_t log_pos; /* where in the model log the next barrier's records start */
+} partition_model;
+
+struct segstream_stage_cluster {
+    segstream_cluster *one; /* NULL when partitioned */
+    int dim;
+    partition_model *pm;    /* ascending by partition */
+    int n_pm, cap_pm;
+};
 
 static const segstream_cluster *ccl(const segstream_stage_cluster *c)
 {
-    return (const segstream_cluster *)c;
+    return c->one ? c->one : c->n_pm ? c->pm[0].c : NULL;
+}
+
+/* One model in its wrapper (NULL with err, one freed, when out of memory; NULL one: NULL). */
+static segstream_stage_cluster *wrap(segstream_cluster *one, segstream_err *err)
+{
+    if (!one)
+        return NULL;
+    segstream_stage_cluster *c = calloc(1, sizeof *c);
+    if (!c) {
+        segstream_cluster_free(one);
+        segstream_err_set(err, "cluster: out of memory");
+        return NULL;
+    }
+    c->one = one;
+    c->dim = segstream_cluster_dim(one);
+    return c;
 }
 
 int segstream_stage_cluster_options(const segstream_stage_settings *s, int dim, struct segstream_cluster_options *out,
@@ -87,12 +118,51 @@ segstream_stage_cluster *segstream_stage_cluster_create(const segstream_stage_se
     segstream_cluster_options o;
     if (segstream_stage_cluster_options(s, dim, &o, err) < 0)
         return NULL;
-    return (segstream_stage_cluster *)segstream_cluster_create(&o, err);
+    if (s->partition_models) {
+        if (!s->shared_model) {
+            segstream_err_set(err, "cluster.shared_model: must be true when the model is shared through a model "
+                                   "topic (topics.model is set)");
+            return NULL;
+        }
+        segstream_stage_cluster *c = calloc(1, sizeof *c);
+        if (!c)
+            segstream_err_set(err, "cluster: out of memory");
+        else
+            c->dim = dim;
+        return c;
+    }
+    return wrap(segstream_cluster_create(&o, err), err);
+}
+
+static void free_models(partition_model *pm, int n)
+{
+    for (int i = 0; i < n; i++)
+        segstream_cluster_free(pm[i].c);
+    free(pm);
 }
 
 void segstream_stage_cluster_free(segstream_stage_cluster *c)
 {
-    segstream_cluster_free(cl(c));
+    if (!c)
+        return;
+    segstream_cluster_free(c->one);
+    free_models(c->pm, c->n_pm);
+    free(c);
+}
+
+int segstream_stage_cluster_is_partitioned(const segstream_stage_cluster *c) { return c->one == NULL; }
+
+static partition_model *model_of(segstream_stage_cluster *c, int32_t partition)
+{
+    int lo = 0, hi = c->n_pm;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (c->pm[mid].partition < partition)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->n_pm && c->pm[lo].partition == partition ? &c->pm[lo] : NULL;
 }
 
 static void on_change(void *ctx, const segstream_cluster_change *ch)
@@ -137,8 +207,18 @@ static segstream_cluster_sink adapt(const segstream_stage_cluster_sink *sink)
     return s;
 }
 
-/* One instance holds every partition, so a barrier is its own deltas only
- * (the model topic that lets several instances share it is issue 6's next step). */
+/* Partition models all say the same about the catalog: only the model of
+ * partition 0 tells it, so the group publishes it once, from whichever
+ * instance owns that partition. */
+static segstream_cluster_sink adapt_for(const segstream_stage_cluster_sink *sink, int32_t partition)
+{
+    segstream_cluster_sink s = adapt(sink);
+    if (partition != 0)
+        s.catalog_change = NULL;
+    return s;
+}
+
+/* One instance holds every partition, so a barrier is its own deltas only. */
 static int local_barrier(segstream_cluster *c, int64_t pane, int final, const segstream_cluster_sink *sink,
                          segstream_err *err)
 {
@@ -170,13 +250,23 @@ int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_i
     segstream_cluster_event ev = {user_id, op, vector, words, n_words, event_time, partition};
     segstream_cluster_sink s = adapt(sink);
     segstream_cluster_reject rej;
-    int rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
-    if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
-        rc = local_barrier(cl(c), segstream_cluster_barrier_wanted(cl(c)), 0, &s, err);
-        if (rc == 0)
-            rc = segstream_cluster_update(cl(c), &ev, &s, &rej, err);
-        if (rc == SEGSTREAM_CLUSTER_AT_BARRIER)
-            rc = segstream_err_set(err, "cluster: still at a barrier after it");
+    int rc;
+    if (!c->one) {
+        partition_model *m = model_of(c, partition);
+        if (!m)
+            return segstream_err_set(err, "cluster: an event of partition %d, which this instance does not own",
+                                     (int)partition);
+        s = adapt_for(sink, partition);
+        rc = segstream_cluster_update(m->c, &ev, &s, &rej, err); /* AT_BARRIER goes to the caller */
+    } else {
+        rc = segstream_cluster_update(c->one, &ev, &s, &rej, err);
+        if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
+            rc = local_barrier(c->one, segstream_cluster_barrier_wanted(c->one), 0, &s, err);
+            if (rc == 0)
+                rc = segstream_cluster_update(c->one, &ev, &s, &rej, err);
+            if (rc == SEGSTREAM_CLUSTER_AT_BARRIER)
+                rc = segstream_err_set(err, "cluster: still at a barrier after it");
+        }
     }
     if (rc == 1) {
         *reason = segstream_cluster_reject_name(rej.reason);
@@ -189,61 +279,167 @@ int segstream_stage_cluster_apply(segstream_stage_cluster *c, const char *user_i
 int segstream_stage_cluster_finish(segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink,
                                    long *still_buffered, segstream_err *err)
 {
+    if (!c->one) { /* partition models: no final barrier (the group's stream goes on); users swept */
+        *still_buffered = 0;
+        for (int i = 0; i < c->n_pm; i++) {
+            segstream_cluster_sink s = adapt_for(sink, c->pm[i].partition);
+            if (segstream_cluster_sweep(c->pm[i].c, 0, 1, &s, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
     segstream_cluster_sink s = adapt(sink);
     segstream_cluster_stats st;
-    segstream_cluster_get_stats(cl(c), &st);
+    segstream_cluster_get_stats(c->one, &st);
     if (st.model_version == 0 && st.bootstrap_buffered > 0) {
         segstream_err ignored;
-        (void)segstream_cluster_bootstrap_now(cl(c), &s, &ignored); /* too few vectors: they stay buffered */
+        (void)segstream_cluster_bootstrap_now(c->one, &s, &ignored); /* too few vectors: they stay buffered */
     }
     /* a shared model before its bootstrap: bootstrap with what it has (at least k rows); once it
      * runs, its pending contributions wait for the next barrier, as in a stream that goes on */
     if (st.model_version == 0 && st.barrier_pane != INT64_MIN &&
-        local_barrier(cl(c), st.barrier_pane, 1, &s, err) < 0)
+        local_barrier(c->one, st.barrier_pane, 1, &s, err) < 0)
         return -1;
-    if (segstream_cluster_sweep(cl(c), 0, 1, &s, err) < 0)
+    if (segstream_cluster_sweep(c->one, 0, 1, &s, err) < 0)
         return -1;
-    segstream_cluster_get_stats(cl(c), &st);
+    segstream_cluster_get_stats(c->one, &st);
     *still_buffered = st.bootstrap_buffered;
     return 0;
 }
 
 int segstream_stage_cluster_dim(const segstream_stage_cluster *c)
 {
-    return segstream_cluster_dim(ccl(c));
+    return c->one ? segstream_cluster_dim(c->one) : c->dim;
 }
 
-int segstream_stage_cluster_is_shared(const segstream_stage_cluster *c) { return segstream_cluster_is_shared(ccl(c)); }
+int segstream_stage_cluster_is_shared(const segstream_stage_cluster *c)
+{
+    return c->one ? segstream_cluster_is_shared(c->one) : 1;
+}
 
 int64_t segstream_stage_cluster_model_version(const segstream_stage_cluster *c)
 {
+    const segstream_cluster *one = ccl(c);
+    if (!one)
+        return 0;
     segstream_cluster_stats st;
-    segstream_cluster_get_stats(ccl(c), &st);
+    segstream_cluster_get_stats(one, &st);
     return st.model_version;
 }
 
 void segstream_stage_cluster_get_gauges(const segstream_stage_cluster *c, segstream_stage_cluster_gauges *g)
 {
-    segstream_cluster_stats st;
-    segstream_cluster_get_stats(ccl(c), &st);
-    *g = (segstream_stage_cluster_gauges){st.users, st.active_segments, st.watermark, st.memory_bytes};
+    *g = (segstream_stage_cluster_gauges){0, 0, INT64_MIN, sizeof *c};
+    for (int i = 0; i < (c->one ? 1 : c->n_pm); i++) {
+        segstream_cluster_stats st;
+        segstream_cluster_get_stats(c->one ? c->one : c->pm[i].c, &st);
+        g->users += st.users;
+        g->active_segments = st.active_segments; /* the same in every partition model */
+        g->watermark = st.watermark > g->watermark ? st.watermark : g->watermark;
+        g->memory_bytes += st.memory_bytes;
+    }
 }
 
 void segstream_stage_cluster_catalog(const segstream_stage_cluster *c, const segstream_stage_cluster_sink *sink)
 {
     segstream_cluster_sink s = adapt(sink);
-    segstream_cluster_for_each_segment(ccl(c), &s);
+    if (c->one)
+        segstream_cluster_for_each_segment(c->one, &s);
+    else if (c->n_pm && c->pm[0].partition == 0)
+        segstream_cluster_for_each_segment(c->pm[0].c, &s);
 }
 
 int segstream_stage_cluster_snapshot(const segstream_stage_cluster *c, uint8_t **blob, size_t *len,
                                      segstream_err *err)
 {
-    return segstream_cluster_snapshot(ccl(c), blob, len, err);
+    if (!c->one)
+        return segstream_err_set(err, "cluster snapshot: partition models are written split (one part each)");
+    return segstream_cluster_snapshot(c->one, blob, len, err);
 }
 
 segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, size_t len, segstream_err *err)
 {
-    return (segstream_stage_cluster *)segstream_cluster_restore(blob, len, err);
+    return wrap(segstream_cluster_restore(blob, len, err), err);
+}
+
+/* --- partition models: the blobs ---
+ * model: "SSCP", version (u32 LE), dim (u32)
+ * part:  "SSCS", version (u32), partition (i32), seq (i64), log_pos (i64),
+ *        the cluster's whole snapshot (u64 length + bytes), XXH64 of all
+ *        before it (u64). Numbers little-endian. */
+#define PM_MODEL_MAGIC "SSCP"
+#define PM_PART_MAGIC "SSCS"
+#define PM_VERSION 1
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int part_blob(const partition_model *m, segstream_stage_user_part *out, segstream_err *err)
+{
+    uint8_t *cb = NULL;
+    size_t cl_len = 0;
+    if (segstream_cluster_snapshot(m->c, &cb, &cl_len, err))
+        return -1;
+    size_t len = 4 + 4 + 4 + 8 + 8 + 8 + cl_len + 8;
+    uint8_t *b = malloc(len);
+    if (!b) {
+        free(cb);
+        return segstream_err_set(err, "cluster snapshot: out of memory");
+    }
+    memcpy(b, PM_PART_MAGIC, 4);
+    put_le(b + 4, PM_VERSION, 4);
+    put_le(b + 8, (uint32_t)m->partition, 4);
+    put_le(b + 12, (uint64_t)m->seq, 8);
+    put_le(b + 20, (uint64_t)m->log_pos, 8);
+    put_le(b + 28, cl_len, 8);
+    memcpy(b + 36, cb, cl_len);
+    free(cb);
+    put_le(b + 36 + cl_len, segstream_xxh64(b, 36 + cl_len, 0), 8);
+    *out = (segstream_stage_user_part){m->partition, b, len};
+    return 0;
+}
+
+static int read_part(const segstream_stage_user_part *pt, partition_model *m, segstream_err *err)
+{
+    const uint8_t *b = pt->blob;
+    size_t len = pt->len;
+    if (len < 44 || memcmp(b, PM_PART_MAGIC, 4))
+        return segstream_err_set(err, "cluster restore: the part of partition %d is not a partition model",
+                                 (int)pt->partition);
+    if (get_le(b + 4, 4) != (uint64_t)PM_VERSION)
+        return segstream_err_set(err, "cluster restore: partition model version %u, this build reads %d",
+                                 (unsigned)get_le(b + 4, 4), PM_VERSION);
+    uint64_t cl_len = get_le(b + 28, 8);
+    if (cl_len != len - 44 || get_le(b + len - 8, 8) != segstream_xxh64(b, len - 8, 0))
+        return segstream_err_set(err, "cluster restore: the model of partition %d is corrupt (length or checksum)",
+                                 (int)pt->partition);
+    m->partition = (int32_t)get_le(b + 8, 4);
+    m->seq = (int64_t)get_le(b + 12, 8);
+    m->log_pos = (int64_t)get_le(b + 20, 8);
+    if (m->partition != pt->partition || m->seq < 0 || m->log_pos < 0)
+        return segstream_err_set(err, "cluster restore: the model of partition %d: header does not match",
+                                 (int)pt->partition);
+    m->c = segstream_cluster_restore(b + 36, (size_t)cl_len, err);
+    if (!m->c)
+        return segstream_err_prefix(err, "cluster restore: the model of partition %d", (int)pt->partition);
+    if (!segstream_cluster_is_shared(m->c)) {
+        segstream_cluster_free(m->c);
+        m->c = NULL;
+        return segstream_err_set(err, "cluster restore: the model of partition %d is not a shared one",
+                                 (int)pt->partition);
+    }
+    return 0;
 }
 
 /* The two part structs differ only in names; converted field by field so
@@ -251,9 +447,32 @@ segstream_stage_cluster *segstream_stage_cluster_restore(const uint8_t *blob, si
 int segstream_stage_cluster_snapshot_split(const segstream_stage_cluster *c, uint8_t **model, size_t *model_len,
                                            segstream_stage_user_part **parts, size_t *n_parts, segstream_err *err)
 {
+    if (!c->one) {
+        *model = malloc(12);
+        segstream_stage_user_part *sp = c->n_pm ? calloc((size_t)c->n_pm, sizeof *sp) : NULL;
+        if (!*model || (c->n_pm && !sp)) {
+            free(*model), free(sp);
+            *model = NULL;
+            return segstream_err_set(err, "cluster snapshot: out of memory");
+        }
+        memcpy(*model, PM_MODEL_MAGIC, 4);
+        put_le(*model + 4, PM_VERSION, 4);
+        put_le(*model + 8, (uint32_t)c->dim, 4);
+        *model_len = 12;
+        for (int i = 0; i < c->n_pm; i++)
+            if (part_blob(&c->pm[i], &sp[i], err)) {
+                segstream_stage_user_parts_free(sp, (size_t)i);
+                free(*model);
+                *model = NULL;
+                return -1;
+            }
+        *parts = sp;
+        *n_parts = (size_t)c->n_pm;
+        return 0;
+    }
     segstream_cluster_user_part *cp = NULL;
     size_t n = 0;
-    if (segstream_cluster_snapshot_split(ccl(c), model, model_len, &cp, &n, err))
+    if (segstream_cluster_snapshot_split(c->one, model, model_len, &cp, &n, err))
         return -1;
     segstream_stage_user_part *sp = n ? calloc(n, sizeof *sp) : NULL;
     if (n && !sp) {
@@ -277,10 +496,70 @@ void segstream_stage_user_parts_free(segstream_stage_user_part *parts, size_t n)
     free(parts);
 }
 
+static segstream_stage_cluster *restore_partitioned(const uint8_t *model, size_t model_len,
+                                                    const segstream_stage_user_part *parts, size_t n_parts,
+                                                    segstream_err *err)
+{
+    if (model_len != 12 || get_le(model + 4, 4) != (uint64_t)PM_VERSION) {
+        segstream_err_set(err, "cluster restore: partition models of version %u, this build reads %d",
+                          model_len == 12 ? (unsigned)get_le(model + 4, 4) : 0u, PM_VERSION);
+        return NULL;
+    }
+    segstream_stage_cluster *c = calloc(1, sizeof *c);
+    partition_model *pm = n_parts ? calloc(n_parts, sizeof *pm) : NULL;
+    if (!c || (n_parts && !pm)) {
+        free(c), free(pm);
+        segstream_err_set(err, "cluster restore: out of memory");
+        return NULL;
+    }
+    c->dim = (int)get_le(model + 8, 4);
+    c->pm = pm;
+    c->cap_pm = (int)n_parts;
+    /* the state topic gives the parts in its own order: by partition, insertion sort (few) */
+    size_t *order = malloc((n_parts ? n_parts : 1) * sizeof *order);
+    if (!order) {
+        segstream_err_set(err, "cluster restore: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n_parts; i++) {
+        size_t j = i;
+        for (; j > 0 && parts[order[j - 1]].partition > parts[i].partition; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (size_t q = 0; q < n_parts; q++) {
+        size_t i = q;
+        const segstream_stage_user_part *pt = &parts[order[q]];
+        if (q > 0 && pt->partition == parts[order[q - 1]].partition) {
+            segstream_err_set(err, "cluster restore: two models of partition %d", (int)pt->partition);
+            free(order);
+            goto fail;
+        }
+        if (read_part(pt, &pm[i], err)) {
+            free(order);
+            goto fail;
+        }
+        c->n_pm++;
+        if (segstream_cluster_dim(pm[i].c) != c->dim) {
+            segstream_err_set(err, "cluster restore: the model of partition %d takes %d-dimension vectors, not %d",
+                              (int)pt->partition, segstream_cluster_dim(pm[i].c), c->dim);
+            free(order);
+            goto fail;
+        }
+    }
+    free(order);
+    return c;
+fail:
+    segstream_stage_cluster_free(c);
+    return NULL;
+}
+
 segstream_stage_cluster *segstream_stage_cluster_restore_split(const uint8_t *model, size_t model_len,
                                                                const segstream_stage_user_part *parts,
                                                                size_t n_parts, segstream_err *err)
 {
+    if (model_len >= 4 && !memcmp(model, PM_MODEL_MAGIC, 4))
+        return restore_partitioned(model, model_len, parts, n_parts, err);
     segstream_cluster_user_part *cp = n_parts ? calloc(n_parts, sizeof *cp) : NULL;
     if (n_parts && !cp) {
         segstream_err_set(err, "cluster restore: out of memory");
@@ -288,7 +567,154 @@ segstream_stage_cluster *segstream_stage_cluster_restore_split(const uint8_t *mo
     }
     for (size_t i = 0; i < n_parts; i++)
         cp[i] = (segstream_cluster_user_part){parts[i].partition, parts[i].blob, parts[i].len};
-    segstream_cluster *c = segstream_cluster_restore_split(model, model_len, cp, n_parts, err);
+    segstream_cluster *one = segstream_cluster_restore_split(model, model_len, cp, n_parts, err);
     free(cp);
-    return (segstream_stage_cluster *)c;
+    return wrap(one, err);
+}
+
+/* --- partition models: ownership and barriers --- */
+
+int segstream_stage_cluster_own(segstream_stage_cluster *c, const segstream_stage_settings *s,
+                                const int32_t *partitions, size_t n, segstream_err *err)
+{
+    if (c->one)
+        return segstream_err_set(err, "cluster: partitions are owned by partition models only (topics.model)");
+    segstream_cluster_options o;
+    if (segstream_stage_cluster_options(s, c->dim, &o, err) < 0)
+        return -1;
+    partition_model *pm = calloc(n ? n : 1, sizeof *pm);
+    if (!pm)
+        return segstream_err_set(err, "cluster: out of memory");
+    int32_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        free(pm);
+        return segstream_err_set(err, "cluster: out of memory");
+    }
+    memcpy(sorted, partitions, n * sizeof *sorted);
+    for (size_t i = 1; i < n; i++) /* few partitions: insertion sort */
+        for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            int32_t t = sorted[j];
+            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
+        }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && sorted[i] == sorted[i - 1])
+            continue;
+        partition_model *m = model_of(c, sorted[i]);
+        if (m) {
+            pm[k++] = *m;
+            m->c = NULL; /* moved */
+            continue;
+        }
+        segstream_cluster *fresh = segstream_cluster_create(&o, err);
+        if (!fresh) {
+            free_models(pm, (int)k);
+            free(sorted);
+            return -1;
+        }
+        pm[k++] = (partition_model){sorted[i], fresh, 0, 0};
+    }
+    free(sorted);
+    free_models(c->pm, c->n_pm); /* the ones no longer owned (moved ones are NULL) */
+    c->pm = pm;
+    c->n_pm = c->cap_pm = (int)k;
+    return 0;
+}
+
+void segstream_stage_cluster_barrier_state(const segstream_stage_cluster *c, segstream_stage_barrier_state *st)
+{
+    *st = (segstream_stage_barrier_state){INT64_MAX, INT64_MIN, INT64_MAX, 0, 0};
+    for (int i = 0; !c->one && i < c->n_pm; i++) {
+        const partition_model *m = &c->pm[i];
+        segstream_cluster_stats cs;
+        segstream_cluster_get_stats(m->c, &cs);
+        st->seq_min = m->seq < st->seq_min ? m->seq : st->seq_min;
+        st->seq_max = m->seq > st->seq_max ? m->seq : st->seq_max;
+        st->log_pos_min = m->log_pos < st->log_pos_min ? m->log_pos : st->log_pos_min;
+        int taken = segstream_cluster_barrier_taken(m->c);
+        st->taken += taken;
+        if (!taken && m->seq == st->seq_min)
+            st->untaken_at_min++;
+    }
+    if (st->seq_min == INT64_MAX)
+        st->seq_min = st->seq_max = 0, st->log_pos_min = 0;
+}
+
+int segstream_stage_cluster_barrier_take(segstream_stage_cluster *c, segstream_stage_delta **out, size_t *n,
+                                         int64_t *wanted, segstream_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *wanted = INT64_MAX;
+    if (c->one)
+        return segstream_err_set(err, "cluster: barriers are the caller's with partition models only");
+    segstream_stage_delta *d = calloc(c->n_pm ? (size_t)c->n_pm : 1, sizeof *d);
+    if (!d)
+        return segstream_err_set(err, "cluster barrier: out of memory");
+    size_t k = 0;
+    for (int i = 0; i < c->n_pm; i++) {
+        partition_model *m = &c->pm[i];
+        if (segstream_cluster_barrier_taken(m->c))
+            continue; /* published already (before a restart or a move) */
+        int64_t w = segstream_cluster_barrier_wanted(m->c); /* INT64_MIN: no event of it asked */
+        if (w != INT64_MIN && w < *wanted)
+            *wanted = w;
+        if (segstream_cluster_delta_take(m->c, m->partition, &d[k].bytes, &d[k].len, err)) {
+            segstream_stage_deltas_free(d, k);
+            return -1;
+        }
+        d[k].partition = m->partition;
+        d[k].seq = m->seq;
+        k++;
+    }
+    *out = d;
+    *n = k;
+    return 0;
+}
+
+void segstream_stage_deltas_free(segstream_stage_delta *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++)
+        free(d[i].bytes);
+    free(d);
+}
+
+int segstream_stage_cluster_barrier_apply(segstream_stage_cluster *c, int64_t seq, const segstream_stage_delta *all,
+                                          size_t n, int64_t pane, int64_t log_pos,
+                                          const segstream_stage_cluster_sink *sink, long *applied, segstream_err *err)
+{
+    *applied = 0;
+    if (c->one)
+        return segstream_err_set(err, "cluster: barriers are the caller's with partition models only");
+    const uint8_t **bytes = calloc(n ? n : 1, sizeof *bytes);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    int rc = 0;
+    if (!bytes || !lens)
+        rc = segstream_err_set(err, "cluster barrier: out of memory");
+    for (size_t i = 0; !rc && i < n; i++)
+        bytes[i] = all[i].bytes, lens[i] = all[i].len;
+    for (int i = 0; !rc && i < c->n_pm; i++) {
+        partition_model *m = &c->pm[i];
+        if (m->seq != seq)
+            continue;
+        if (!segstream_cluster_barrier_taken(m->c)) {
+            rc = segstream_err_set(err, "cluster barrier %lld: partition %d never gave its delta, yet the barrier "
+                                        "is complete", (long long)seq, (int)m->partition);
+            break;
+        }
+        segstream_cluster_sink s = adapt_for(sink, m->partition);
+        rc = segstream_cluster_barrier(m->c, bytes, lens, n, pane, 0, &s, err);
+        /* the whole sweep now: a partition without events would otherwise keep its users where they were */
+        if (!rc && segstream_cluster_sweep(m->c, 0, 1, &s, err) < 0)
+            rc = -1;
+        if (rc) {
+            segstream_err_prefix(err, "partition %d", (int)m->partition);
+            break;
+        }
+        m->seq = seq + 1;
+        m->log_pos = log_pos;
+        ++*applied;
+    }
+    free(bytes), free(lens);
+    return rc;
 }

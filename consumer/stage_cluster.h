@@ -121,4 +121,53 @@ segstream_stage_cluster *segstream_stage_cluster_restore_split(const uint8_t *mo
                                                                const segstream_stage_user_part *parts,
                                                                size_t n_parts, segstream_err *err);
 
+/* --- Partition models (settings->partition_models: scale-out) ---
+ * One shared model per owned input partition: a partition's model, users and
+ * pending delta are one part of the split snapshot, so they move together
+ * to whichever instance owns the partition. Every partition model applies
+ * every barrier, so all hold the same centroids and segment ids at the same
+ * barrier number (seq); only the model of partition 0 tells the catalog.
+ * The caller runs barriers: apply returns SEGSTREAM_CLUSTER_AT_BARRIER (2)
+ * for an event that needs one (nothing applied); the caller takes every
+ * owned partition's delta, publishes them, gathers every partition's delta
+ * for that barrier and applies them all. */
+
+/* 1 with partition models. */
+int segstream_stage_cluster_is_partitioned(const segstream_stage_cluster *c);
+
+/* Owns exactly these partitions: a fresh model for each new one, the ones
+ * not listed dropped. 0 or -1 with err. */
+int segstream_stage_cluster_own(segstream_stage_cluster *c, const segstream_stage_settings *s,
+                                const int32_t *partitions, size_t n, segstream_err *err);
+
+typedef struct segstream_stage_barrier_state {
+    int64_t seq_min, seq_max; /* barriers applied, over the owned partitions (0, 0 with none) */
+    int64_t log_pos_min;      /* the earliest model-log position an owned partition still needs */
+    int taken;                /* partitions whose delta for their next barrier was taken */
+    int untaken_at_min;       /* partitions at seq_min still to give theirs */
+} segstream_stage_barrier_state;
+void segstream_stage_cluster_barrier_state(const segstream_stage_cluster *c, segstream_stage_barrier_state *st);
+
+/* One partition's delta for barrier seq (bytes malloc'ed). */
+typedef struct segstream_stage_delta {
+    int32_t partition;
+    int64_t seq;
+    uint8_t *bytes;
+    size_t len;
+} segstream_stage_delta;
+void segstream_stage_deltas_free(segstream_stage_delta *d, size_t n);
+
+/* Takes the delta of every owned partition that has not given it yet
+ * (*out, *n; possibly none) and the pane the event that asked wants
+ * (INT64_MAX when no event asked: an idle instance joining). 0 or -1. */
+int segstream_stage_cluster_barrier_take(segstream_stage_cluster *c, segstream_stage_delta **out, size_t *n,
+                                         int64_t *wanted, segstream_err *err);
+
+/* Barrier seq is complete: all (n, every input partition's delta) applied,
+ * the model moved to pane, to every owned partition model at seq (then
+ * seq + 1 at log_pos), and its users swept. *applied: how many. 0 or -1. */
+int segstream_stage_cluster_barrier_apply(segstream_stage_cluster *c, int64_t seq, const segstream_stage_delta *all,
+                                          size_t n, int64_t pane, int64_t log_pos,
+                                          const segstream_stage_cluster_sink *sink, long *applied, segstream_err *err);
+
 #endif

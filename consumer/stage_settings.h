@@ -39,6 +39,8 @@ typedef struct segstream_stage_settings {
     int profile_int8;      /* cluster.profile_codec: 0 fp16, 1 int8 */
     long max_users;        /* cluster.max_users: 0 = no limit */
     int shared_model;      /* cluster.shared_model: centroids change at barriers (cluster/ "Shared model") */
+    int partition_models;  /* one shared model per owned input partition, barriers by the caller
+                              (the Kafka stage with topics.model: scale-out) */
     /* pipeline */
     size_t max_text_bytes; /* longer texts are cut (on a UTF-8 boundary) before tokenizing;
                               the encoder truncates to the model's max tokens anyway */

@@ -443,6 +443,204 @@ static void test_restore_other_dimension(void **state)
     segstream_pipeline_close(p);
 }
 
+/* --- partition models (scale-out), the barrier exchange done in process --- */
+
+#define PM_PARTS 3
+
+/* Instances [0, n) own partitions by owner[]; every event goes to its
+ * partition's owner; a barrier takes every instance's deltas and applies all
+ * of them everywhere, as the model topic does between processes. */
+typedef struct group {
+    segstream_pipeline *inst[3];
+    collector out[3];
+    int n;
+    int owner[PM_PARTS];
+    int64_t seq;
+    long barriers;
+} group;
+
+static void group_own(group *g)
+{
+    segstream_err err = {{0}};
+    for (int i = 0; i < g->n; i++) {
+        int32_t parts[PM_PARTS];
+        size_t k = 0;
+        for (int q = 0; q < PM_PARTS; q++)
+            if (g->owner[q] == i)
+                parts[k++] = q;
+        if (segstream_pipeline_own_partitions(g->inst[i], parts, k, &err))
+            fail_msg("own: %s", err.message);
+    }
+}
+
+static void group_barrier(group *g)
+{
+    segstream_err err = {{0}};
+    segstream_stage_delta *d[3] = {0}, all[PM_PARTS];
+    size_t nd[3] = {0}, n_all = 0;
+    int64_t pane = INT64_MAX;
+    for (int i = 0; i < g->n; i++) {
+        int64_t wanted;
+        if (segstream_pipeline_barrier_take(g->inst[i], &d[i], &nd[i], &wanted, &err))
+            fail_msg("take: %s", err.message);
+        pane = wanted < pane ? wanted : pane;
+        for (size_t j = 0; j < nd[i]; j++) {
+            assert_int_equal(d[i][j].seq, g->seq);
+            all[n_all++] = d[i][j];
+        }
+    }
+    assert_int_equal(n_all, PM_PARTS);
+    assert_true(pane != INT64_MAX);
+    for (int i = 0; i < g->n; i++) {
+        segstream_pipeline_sink sk = bind(&g->out[i]);
+        long applied = 0;
+        if (segstream_pipeline_barrier_apply(g->inst[i], g->seq, all, n_all, pane, 1000 + g->seq, &sk, &applied, &err))
+            fail_msg("apply: %s", err.message);
+        segstream_stage_barrier_state st;
+        segstream_pipeline_barrier_state(g->inst[i], &st);
+        assert_int_equal(st.seq_min, g->seq + 1);
+        assert_int_equal(st.taken, 0);
+    }
+    for (int i = 0; i < g->n; i++)
+        segstream_stage_deltas_free(d[i], nd[i]);
+    g->seq++;
+    g->barriers++;
+}
+
+static void group_feed(group *g, segstream_pipeline_event *ev, int from, int to)
+{
+    segstream_err err = {{0}};
+    for (int e = from; e < to; e++) {
+        int i = g->owner[ev[e].source.partition];
+        segstream_pipeline_sink sk = bind(&g->out[i]);
+        for (int tries = 0;; tries++) {
+            size_t applied = 9;
+            int rc = segstream_pipeline_process_to_barrier(g->inst[i], &ev[e], 1, &sk, &applied, &err);
+            if (rc == 0) {
+                assert_int_equal(applied, 1);
+                break;
+            }
+            if (rc != SEGSTREAM_PIPELINE_AT_BARRIER || tries > 3)
+                fail_msg("event %d: rc %d %s", e, rc, err.message);
+            assert_int_equal(applied, 0);
+            group_barrier(g);
+        }
+    }
+}
+
+/* The catalog lines of a collector ("S ..."), in order. */
+static char *catalog_lines(const collector *c)
+{
+    char *out = calloc(c->len + 1, 1);
+    size_t n = 0;
+    for (const char *l = c->text; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l + 1) : strlen(l);
+        if (l[0] == 'S')
+            memcpy(out + n, l, len), n += len;
+        l += len;
+    }
+    return out;
+}
+
+static int count_prefix(const collector *c, const char *what)
+{
+    int n = 0;
+    for (const char *l = c->text; l && (l = strstr(l, what)); l++)
+        n++;
+    return n;
+}
+
+/* Partition models: one instance owning every partition, and two sharing
+ * them (partition 2 moving from one to the other halfway, through their
+ * snapshots' slices) hold the same model: the catalog (told by partition 0's
+ * owner only) is the same byte for byte, and every user gets the same number
+ * of changes. A snapshot of partition models does not restore as one model. */
+static void test_partition_models(void **state)
+{
+    (void)state;
+    segstream_stage_settings s = settings(3, 20);
+    s.shared_model = 1;
+    s.partition_models = 1;
+    s.keep_input_order = 1;
+    static segstream_record r[N_TITLES];
+    static char ids[N_TITLES][16], users[N_TITLES][16];
+    stream(r, ids, users);
+    segstream_pipeline_event ev[N_TITLES];
+    for (int i = 0; i < N_TITLES; i++) /* a user's events on one partition, as keyed input has them */
+        ev[i] = (segstream_pipeline_event){&r[i], {"interest-changes", ((i * 7) % 23) % PM_PARTS, i}, NULL, NULL, 0};
+    segstream_err err = {{0}};
+
+    group one = {.n = 1};
+    one.inst[0] = open_pipeline(&s);
+    group_own(&one);
+    group_feed(&one, ev, 0, N_TITLES);
+    assert_true(one.barriers > 5);
+    segstream_pipeline_stats st;
+    segstream_pipeline_get_stats(one.inst[0], &st);
+    assert_true(st.model_version > 3);
+
+    group two = {.n = 2, .owner = {0, 1, 0}};
+    for (int i = 0; i < 2; i++)
+        two.inst[i] = open_pipeline(&s);
+    group_own(&two);
+    group_feed(&two, ev, 0, N_TITLES / 2);
+    /* partition 2 moves from instance 0 to 1: each restores its partitions' slices of the
+     * two snapshots, as an instance reads them back from the state topic */
+    uint8_t *blob[2];
+    size_t len[2];
+    segstream_snapshot_slice *sl[2];
+    size_t n_sl[2];
+    for (int i = 0; i < 2; i++)
+        if (segstream_pipeline_snapshot(two.inst[i], &blob[i], &len[i], &err) ||
+            segstream_snapshot_slices(blob[i], len[i], &sl[i], &n_sl[i], &err))
+            fail_msg("snapshot: %s", err.message);
+    two.owner[2] = 1;
+    for (int i = 0; i < 2; i++) {
+        segstream_snapshot_slice mine[PM_PARTS + 1];
+        size_t k = 0;
+        mine[k++] = sl[i][0];
+        for (int from = 0; from < 2; from++)
+            for (size_t j = 1; j < n_sl[from]; j++)
+                if (two.owner[sl[from][j].partition] == i)
+                    mine[k++] = sl[from][j];
+        uint8_t *b;
+        size_t bl;
+        if (segstream_snapshot_bundle(mine, k, &b, &bl, &err) || segstream_pipeline_restore(two.inst[i], b, bl, &err))
+            fail_msg("restore: %s", err.message);
+        free(b);
+    }
+    segstream_stage_settings single = s;
+    single.partition_models = 0;
+    segstream_pipeline *o = open_pipeline(&single);
+    assert_int_equal(segstream_pipeline_restore(o, blob[0], len[0], &err), -1);
+    if (!strstr(err.message, "topics.model"))
+        fail_msg("restore as one model: %s", err.message);
+    segstream_pipeline_close(o);
+    for (int i = 0; i < 2; i++)
+        free(sl[i]), free(blob[i]);
+    group_own(&two);
+    group_feed(&two, ev, N_TITLES / 2, N_TITLES);
+    assert_int_equal(two.barriers, one.barriers);
+
+    char *a = catalog_lines(&one.out[0]), *b = catalog_lines(&two.out[0]), *c = catalog_lines(&two.out[1]);
+    assert_true(strlen(a) > 0);
+    assert_string_equal(a, b);
+    assert_string_equal(c, ""); /* instance 1 does not own partition 0 */
+    free(a), free(b), free(c);
+    for (int u = 0; u < 23; u++) {
+        char who[32];
+        snprintf(who, sizeof who, "\"user_id\":\"u%d\"", u);
+        assert_int_equal(count_prefix(&one.out[0], who), count_prefix(&two.out[0], who) + count_prefix(&two.out[1], who));
+    }
+    segstream_pipeline_close(one.inst[0]);
+    collector_free(&one.out[0]);
+    for (int i = 0; i < 2; i++) {
+        segstream_pipeline_close(two.inst[i]);
+        collector_free(&two.out[i]);
+    }
+}
+
 static int load_titles(void **state)
 {
     (void)state;
@@ -479,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_dead_letters),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_restore_other_dimension),
+        cmocka_unit_test(test_partition_models),
     };
     return cmocka_run_group_tests(tests, load_titles, free_titles);
 }
