@@ -213,10 +213,21 @@ rd_kafka_conf_t *segstream_cli_stage_kafka_conf(const segstream_config *cfg, seg
 int segstream_cli_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int timeout_ms,
                                segstream_err *err)
 {
+    return segstream_cli_create_topic_with(rk, topic, partitions, NULL, timeout_ms, err);
+}
+
+int segstream_cli_create_topic_with(rd_kafka_t *rk, const char *topic, int partitions, const char *const *configs,
+                                    int timeout_ms, segstream_err *err)
+{
     char errstr[512];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof errstr);
     if (!nt)
         return segstream_err_set(err, "topic %s: %s", topic, errstr);
+    for (size_t i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        if (rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1])) {
+            rd_kafka_NewTopic_destroy(nt);
+            return segstream_err_set(err, "topic %s: config %s=%s refused", topic, configs[i], configs[i + 1]);
+        }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(ao, timeout_ms, errstr, sizeof errstr);

@@ -51,6 +51,9 @@ int segstream_cli_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *
  * already exists is fine. Returns 0, or -1 with err. Blocks; any thread. */
 int segstream_cli_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int timeout_ms,
                                segstream_err *err);
+/* The same with topic configs: key, value, ..., NULL. */
+int segstream_cli_create_topic_with(rd_kafka_t *rk, const char *topic, int partitions, const char *const *configs,
+                                    int timeout_ms, segstream_err *err);
 
 /* --- Failures retrying cannot fix. librdkafka retries a broker connection
  * for ever, so a wrong password or an untrusted certificate otherwise shows

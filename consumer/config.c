@@ -709,6 +709,18 @@ int segstream_config_validate(const segstream_config *cfg, segstream_err *err)
         if (check_pair(cfg, outputs[i], "topics.input", strcmp(in, segstream_config_string(cfg, outputs[i])) != 0,
                        "must differ from", err))
             return -1;
+    const char *model_topic = segstream_config_string(cfg, "topics.model");
+    if (model_topic[0]) {
+        if (check_pair(cfg, "topics.model", "cluster.shared_model", segstream_config_bool(cfg, "cluster.shared_model"),
+                       "needs", err))
+            return -1;
+        static const char *const others[] = {"topics.input", "topics.output", "topics.segments", "topics.state",
+                                             "topics.dlq"};
+        for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+            if (check_pair(cfg, "topics.model", others[i], strcmp(model_topic, segstream_config_string(cfg, others[i])),
+                           "must differ from", err))
+                return -1;
+    }
     /* The model's own check as a backstop (the keys' ranges above follow it;
      * the dimension is the default model's, the real one comes with it). */
     segstream_cluster_options cluster;

@@ -29,6 +29,12 @@ static int check_topic(const char *v, char *why, size_t n)
     return 0;
 }
 
+/* Empty (the feature is off) or a topic name. */
+static int check_optional_topic(const char *v, char *why, size_t n)
+{
+    return v[0] ? check_topic(v, why, n) : 0;
+}
+
 /* Part of the transactional id and of metric labels: keep it plain. */
 static int check_id(const char *v, char *why, size_t n)
 {
@@ -152,7 +158,7 @@ static const segstream_config_key keys[] = {
     INT("cluster.reassign_slice", "64", 0, 100000000,
         "users re-assigned per event while a model update's sweep is due (spreads the sweep over the stream)"),
     BOOL("cluster.shared_model", "false",
-         "centroids change only at pane boundaries, from exact per-partition deltas: the model that scale-out shares (README \"Scale-out\"; one instance for now). Users get their first segment from the bootstrap's sweep"),
+         "centroids change only at pane boundaries, from exact per-partition deltas: the model that scale-out shares (README \"Scale-out\"; with topics.model, across instances). Users get their first segment from the bootstrap's sweep"),
 
     STR("topics.input", "interest-changes", check_topic, "input topic of InterestChange records"),
     STR("topics.output", "segment-changes", check_topic, "output topic of SegmentChange records"),
@@ -160,6 +166,9 @@ static const segstream_config_key keys[] = {
     STR("topics.state", "segstream-state", check_topic, "compacted checkpoints of the model and the user profiles"),
     STR("topics.dlq", "interest-changes.dlq", check_topic,
         "dead letters: undecodable or invalid input with headers saying why"),
+    STR("topics.model", "", check_optional_topic,
+        "scale-out: the single-partition topic through which the group's instances share one model (needs "
+        "cluster.shared_model=true; README \"Scale-out\"); empty: this instance keeps its model to itself"),
     BOOL("topics.create", "false",
          "create missing topics at start (handy with the local broker; production topics belong to ops)"),
     STR("schema.registry.ids", "", check_schema_ids,

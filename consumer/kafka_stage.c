@@ -22,13 +22,23 @@
  * - One snapshot of the whole pipeline per transaction, on the state topic
  *   as one key per slice (state_bundle.h): "<group.id>/model" and the users
  *   of each input partition under "<group.id>/users/<partition>", rewritten
- *   only when they changed. The model is one per group, so still one
- *   instance per group (scale-out is a later issue).
- *   So an assignment of only some input partitions is held back for up to
- *   a session timeout: it usually means a killed instance is still a member
- *   and the group gives us everything once the broker drops it; processing
- *   the part meanwhile would make the order, and so the output, depend on
- *   when the other instance died.
+ *   only when they changed. Without topics.model the model is one per
+ *   group, so one instance per group: an assignment of only some input
+ *   partitions is held back for up to a session timeout (it usually means
+ *   a killed instance is still a member and the group gives us everything
+ *   once the broker drops it; processing the part meanwhile would make the
+ *   order, and so the output, depend on when the other instance died).
+ * - Scale-out (topics.model): each owned partition has its own copy of the
+ *   shared model, in its own state key with its users and pending delta, so
+ *   it moves with the partition. At a barrier (an event that would open a
+ *   new pane, stage_cluster.h) the transaction that commits the events
+ *   before it also puts the owned partitions' deltas on the model topic;
+ *   events then wait until the model topic holds every partition's delta
+ *   for that barrier (model_log.h), and the next transaction applies them.
+ *   An instance with nothing to process gives its deltas as soon as another
+ *   instance starts a barrier. Every instance applies the same records in
+ *   the same order, so all hold the same model; only the owner of input
+ *   partition 0 publishes the catalog.
  * - Errors: an abortable transaction error aborts, restores the last
  *   committed snapshot and seeks back to the committed positions (the events
  *   come again). A retriable one is retried. A fatal producer error (not a
@@ -48,6 +58,7 @@
 #include "consumer/http_server.h"
 #include "consumer/log.h"
 #include "consumer/metrics.h"
+#include "consumer/model_log.h"
 #include "consumer/partition_merge.h"
 #include "consumer/pipeline.h"
 #include "consumer/state_bundle.h"
@@ -184,6 +195,17 @@ typedef struct stage {
      * commit of this process succeeds on the broker, but the stage is told
      * a fatal error, as when the EndTxn response is lost. 0 = off. */
     long lose_commit_at, commits;
+    /* Scale-out (topics.model): one model per owned partition (stage_cluster.h),
+     * barriers through the model topic (model_log.h) */
+    bool scale_out;
+    const char *t_model;
+    rd_kafka_t *model_reader; /* assigned partition 0 of topics.model, read_committed */
+    segstream_model_log *mlog;
+    int32_t n_input_partitions;
+    const uint8_t *fresh_model; /* the model slice of a fresh pipeline (in s->fresh) */
+    size_t fresh_model_len;
+    bool join_barrier; /* the next transaction gives our deltas without an event asking */
+    int64_t barriers_applied;
 } stage;
 
 static void drop_batch(stage *s)
@@ -192,6 +214,21 @@ static void drop_batch(stage *s)
         pending_free(s->batch[i]);
     s->n = 0;
     s->batch_bytes = 0;
+}
+
+/* The batch's first events went through (scale-out: the rest wait for a barrier). */
+static void drop_first(stage *s, size_t cut)
+{
+    if (cut >= s->n) {
+        drop_batch(s);
+        return;
+    }
+    for (size_t i = 0; i < cut; i++) {
+        s->batch_bytes -= s->batch[i]->m->len;
+        pending_free(s->batch[i]);
+    }
+    memmove(s->batch, s->batch + cut, (s->n - cut) * sizeof *s->batch);
+    s->n -= cut;
 }
 
 static void set_committed(stage *s, uint8_t *blob, size_t len)
@@ -240,10 +277,67 @@ static void resume_all(stage *s)
     s->paused = rd_kafka_topic_partition_list_new(4);
 }
 
+/* Scale-out: the model reader goes back to where the owned partitions'
+ * models need the log from, and expects the earliest barrier among them. */
+static int model_log_seek(stage *s, segstream_err *err)
+{
+    segstream_stage_barrier_state st;
+    segstream_pipeline_barrier_state(s->p, &st);
+    segstream_model_log_expect(s->mlog, st.seq_min);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, s->t_model, 0)->offset =
+        st.log_pos_min > 0 ? st.log_pos_min : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t e = rd_kafka_assign(s->model_reader, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (e)
+        return segstream_err_set(err, "reading %s: %s", s->t_model, rd_kafka_err2str(e));
+    return 0;
+}
+
+/* Scale-out: the owned partitions' models from the state topic (fresh ones
+ * for partitions without state), and the model reader set for them. */
+static int restore_owned(stage *s, const rd_kafka_topic_partition_list_t *parts, segstream_err *err)
+{
+    int32_t *ids = calloc((size_t)parts->cnt + 1, sizeof *ids);
+    size_t n = 0;
+    if (!ids)
+        return segstream_err_set(err, "out of memory");
+    for (int i = 0; i < parts->cnt; i++)
+        if (!strcmp(parts->elems[i].topic, s->t_in))
+            ids[n++] = parts->elems[i].partition;
+    uint8_t *blob = NULL, *own = NULL;
+    size_t len = 0, own_len = 0;
+    segstream_state_keys_clear(&s->state_keys);
+    int rc = segstream_state_bundle_read_parts(s->base_conf, s->t_state, s->group, ids, n, s->fresh_model,
+                                               s->fresh_model_len, &blob, &len, &s->state_keys, 120000, err);
+    if (!rc)
+        rc = segstream_pipeline_restore(s->p, blob ? blob : s->fresh, blob ? len : s->fresh_len, err);
+    if (!rc)
+        rc = segstream_pipeline_own_partitions(s->p, ids, n, err);
+    /* what a rewind goes back to: the restored models and the fresh ones */
+    if (!rc)
+        rc = segstream_pipeline_snapshot(s->p, &own, &own_len, err);
+    if (!rc) {
+        set_committed(s, own, own_len);
+        rc = model_log_seek(s, err);
+    }
+    if (!rc) {
+        segstream_stage_barrier_state st;
+        segstream_pipeline_barrier_state(s->p, &st);
+        segstream_log_info("restored %zu partition models (%zu bytes of state from %s), at barrier %" PRId64
+                           " to %" PRId64 ", %d waiting for a barrier", n, len, s->t_state, st.seq_min, st.seq_max,
+                           st.taken);
+    }
+    free(ids), free(blob);
+    return rc ? segstream_err_prefix(err, "restoring the partitions' models") : 0;
+}
+
 /* Reads the latest snapshot of the state topic into the pipeline (or the
  * start state when there is none). */
-static int restore_state(stage *s, segstream_err *err)
+static int restore_state(stage *s, const rd_kafka_topic_partition_list_t *parts, segstream_err *err)
 {
+    if (s->scale_out)
+        return restore_owned(s, parts, err);
     uint8_t *blob = NULL;
     size_t len = 0;
     segstream_state_keys_clear(&s->state_keys);
@@ -280,7 +374,7 @@ static int restore_state(stage *s, segstream_err *err)
  * transaction left them in the topics; the offsets become the positions. */
 static int read_committed(stage *s, const rd_kafka_topic_partition_list_t *parts, segstream_err *err)
 {
-    if (restore_state(s, err))
+    if (restore_state(s, parts, err))
         return -1;
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
     rd_kafka_resp_err_t e = rd_kafka_committed(s->consumer, committed, 30000);
@@ -324,7 +418,7 @@ static void whole_input_wait(stage *s, const rd_kafka_topic_partition_list_t *pa
 {
     int total = input_partition_count(s);
     s->partial_until_ms = 0;
-    if (total <= 0 || parts->cnt >= total)
+    if (total <= 0 || parts->cnt >= total || s->scale_out) /* scale-out: a part is what an instance gets */
         return;
     int64_t wait_ms = s->session_timeout_ms + 10000;
     s->partial_until_ms = now_ms() + wait_ms;
@@ -374,6 +468,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         rd_kafka_assign(rk, NULL);
         s->assigned = false;
         s->partial_until_ms = 0;
+        s->join_barrier = false;
         segstream_log_info("revoked %d partitions", parts->cnt);
         segstream_http_set_ready(s->http, false, "no partitions assigned");
     }
@@ -404,17 +499,17 @@ static pending *find_pending(stage *s, const segstream_event_source *src)
     return NULL;
 }
 
-static int produce(stage *s, const char *topic, const void *key, size_t key_len, const void *val, size_t len,
-                   rd_kafka_headers_t *hdrs, segstream_err *err)
+static int produce_to(stage *s, const char *topic, int32_t partition, const void *key, size_t key_len,
+                      const void *val, size_t len, rd_kafka_headers_t *hdrs, segstream_err *err)
 {
     for (;;) {
         rd_kafka_resp_err_t e =
             hdrs ? rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                      RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                     RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END)
+                                     RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_END)
                  : rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                      RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                     RD_KAFKA_V_END);
+                                     RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) { /* back-pressure: wait for deliveries */
             rd_kafka_poll(s->producer, 50);
             continue;
@@ -426,6 +521,12 @@ static int produce(stage *s, const char *topic, const void *key, size_t key_len,
         }
         return 0;
     }
+}
+
+static int produce(stage *s, const char *topic, const void *key, size_t key_len, const void *val, size_t len,
+                   rd_kafka_headers_t *hdrs, segstream_err *err)
+{
+    return produce_to(s, topic, RD_KAFKA_PARTITION_UA, key, key_len, val, len, hdrs, err);
 }
 
 static int produce_record(stage *s, const char *topic, const segstream_record *rec, segstream_err *err)
@@ -485,7 +586,8 @@ static int rewind_to_committed(stage *s, bool reread, segstream_err *err)
         rd_kafka_topic_partition_list_destroy(parts);
         if (rc)
             return -1;
-    } else if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err))
+    } else if (segstream_pipeline_restore(s->p, s->committed, s->committed_len, err) ||
+               (s->scale_out && model_log_seek(s, err)))
         return -1;
     rd_kafka_topic_partition_list_t *to = rd_kafka_topic_partition_list_copy(s->positions);
     for (int i = 0; i < to->cnt; i++)
@@ -626,8 +728,59 @@ static void update_gauges(stage *s, bool probe)
 /* The checkpoint: only what the state topic does not hold yet. */
 static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err *err)
 {
+    if (s->scale_out) /* only the owned partitions: the other keys are other instances' */
+        return segstream_state_bundle_write_parts(s->producer, s->t_state, s->group, blob, len, &s->state_keys,
+                                                  &s->state_stats, err);
     return segstream_state_bundle_write(s->producer, s->t_state, s->group, blob, len, &s->state_keys,
                                         &s->state_stats, err);
+}
+
+/* Scale-out: reads what the model topic has (never waits); stops at a
+ * complete barrier, which waits to be applied. */
+static int model_log_poll(stage *s, segstream_err *err)
+{
+    while (!segstream_model_log_complete(s->mlog)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->model_reader, 0);
+        if (!m)
+            return 0;
+        int rc = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            rc = 0;
+        else if (m->err)
+            segstream_log_warn("reading %s: %s", s->t_model, rd_kafka_message_errstr(m));
+        else
+            rc = segstream_model_log_add(s->mlog, m->payload, m->len, m->offset, err);
+        rd_kafka_message_destroy(m);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Scale-out: our partitions' deltas on the model topic, one record each (a
+ * delta can be megabytes), in the open transaction. */
+static int publish_deltas(stage *s, segstream_err *err)
+{
+    segstream_stage_delta *d = NULL;
+    size_t n = 0;
+    int64_t wanted;
+    if (segstream_pipeline_barrier_take(s->p, &d, &n, &wanted, err))
+        return -1;
+    int rc = 0;
+    segstream_buf b = {0};
+    for (size_t i = 0; !rc && i < n; i++) {
+        segstream_buf_reset(&b);
+        if (segstream_model_record_write(&b, s->group, d[i].seq, wanted, s->n_input_partitions, &d[i], 1))
+            rc = segstream_err_set(err, "out of memory for a model record");
+        else
+            rc = produce_to(s, s->t_model, 0, s->group, strlen(s->group), b.data, b.len, NULL, err);
+        if (!rc)
+            segstream_log_debug("barrier %" PRId64 ": partition %d gives %zu bytes of delta%s", d[i].seq,
+                                (int)d[i].partition, d[i].len, wanted == INT64_MAX ? " (no event asked here)" : "");
+    }
+    segstream_buf_free(&b);
+    segstream_stage_deltas_free(d, n);
+    return rc;
 }
 
 /* Processes the released batch in one transaction. Returns 0 (committed, or
@@ -635,25 +788,28 @@ static int write_state(stage *s, const uint8_t *blob, size_t len, segstream_err 
  * the producer is to blame). */
 static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
 {
-    size_t n = s->n, k = 0;
+    size_t n = s->n, k = 0, cut = n; /* batch[0, cut) is what this transaction takes */
     int rc = -1;
     int64_t started = now_ms();
     *producer_fatal = false;
-    segstream_pipeline_event *pev = calloc(n, sizeof *pev);
+    segstream_pipeline_event *pev = calloc(n ? n : 1, sizeof *pev);
+    size_t *batch_of = calloc(n ? n : 1, sizeof *batch_of); /* pev index -> batch index */
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(4);
     uint8_t *blob = NULL;
     size_t blob_len = 0;
-    if (!pev) {
+    int64_t applied_seq = -1;
+    if (!pev || !batch_of) {
         segstream_err_set(err, "out of memory for a batch of %zu", n);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         pending *p = s->batch[i];
         rd_kafka_message_t *m = p->m;
-        if (p->decoded)
+        if (p->decoded) {
+            batch_of[k] = i;
             pev[k++] = (segstream_pipeline_event){&p->rec, {rd_kafka_topic_name(m->rkt), m->partition, m->offset},
                                                   NULL, m->payload, m->len};
-        set_offset_in(offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
+        }
     }
     segstream_pipeline_stats before, after;
     segstream_pipeline_get_stats(s->p, &before);
@@ -665,7 +821,44 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     if (t)
         goto txn_done;
     segstream_pipeline_sink sink = {s, on_change, on_segment, on_dead_letter};
-    for (size_t i = 0; i < n; i++)
+    t_process = now_fms();
+    bool at_barrier = false;
+    if (s->scale_out) {
+        /* a complete barrier first; events only once every owned model has caught up */
+        segstream_stage_barrier_state st;
+        segstream_pipeline_barrier_state(s->p, &st);
+        if (segstream_model_log_complete(s->mlog) && segstream_model_log_seq(s->mlog) == st.seq_min) {
+            size_t n_all;
+            const segstream_stage_delta *all = segstream_model_log_deltas(s->mlog, &n_all);
+            long models = 0;
+            applied_seq = st.seq_min;
+            if (segstream_pipeline_barrier_apply(s->p, applied_seq, all, n_all, segstream_model_log_pane(s->mlog),
+                                                 segstream_model_log_end(s->mlog), &sink, &models, err))
+                goto pipeline_failed;
+            segstream_log_debug("barrier %" PRId64 " applied to %ld partition models (pane %" PRId64 ")",
+                                applied_seq, models, segstream_model_log_pane(s->mlog));
+            segstream_pipeline_barrier_state(s->p, &st);
+        }
+        size_t applied = 0;
+        int prc = st.seq_min == st.seq_max
+                      ? segstream_pipeline_process_to_barrier(s->p, pev, k, &sink, &applied, err)
+                      : SEGSTREAM_PIPELINE_AT_BARRIER;
+        if (prc < 0)
+            goto pipeline_failed;
+        if (prc == SEGSTREAM_PIPELINE_AT_BARRIER) {
+            cut = applied < k ? batch_of[applied] : n;
+            at_barrier = st.seq_min == st.seq_max;
+        }
+        if ((at_barrier || s->join_barrier) && publish_deltas(s, err))
+            goto pipeline_failed;
+    } else if (segstream_pipeline_process(s->p, pev, k, &sink, err)) {
+        goto pipeline_failed;
+    }
+    for (size_t i = 0; i < cut; i++) {
+        rd_kafka_message_t *m = s->batch[i]->m;
+        set_offset_in(offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
+    }
+    for (size_t i = 0; i < cut; i++)
         if (!s->batch[i]->decoded) {
             rd_kafka_message_t *m = s->batch[i]->m;
             segstream_dead_letter dl = {SEGSTREAM_DLQ_DECODE_ERROR, s->batch[i]->why,
@@ -674,9 +867,6 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
             if (on_dead_letter(s, &dl, err))
                 goto pipeline_failed;
         }
-    t_process = now_fms();
-    if (segstream_pipeline_process(s->p, pev, k, &sink, err))
-        goto pipeline_failed;
     t_snapshot = now_fms();
     if (segstream_pipeline_snapshot(s->p, &blob, &blob_len, err))
         goto pipeline_failed;
@@ -685,7 +875,8 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
         goto pipeline_failed;
     segstream_http_heartbeat(s->http); /* a long batch is progress, not a stall (readiness) */
     t_offsets = now_fms();
-    t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
+    if (offsets->cnt) /* none: only a barrier, or the first event waits for one */
+        t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
     t_commit = now_fms();
@@ -708,15 +899,15 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     s->producer_restarts = 0;
     s->last_commit_ms = now_ms();
     segstream_pipeline_get_stats(s->p, &after);
-    segstream_counter_add(s->m.events_in, n);
+    segstream_counter_add(s->m.events_in, cut);
     segstream_counter_add(s->m.events_out, after.changes - before.changes);
     segstream_counter_add(s->m.catalog_out, after.segments - before.segments);
-    segstream_histogram_observe(s->m.batch_size, (double)n);
+    segstream_histogram_observe(s->m.batch_size, (double)cut);
     segstream_histogram_observe(s->m.encode_seconds, (double)(after.encode_ns - before.encode_ns) / 1e9);
     segstream_counter_add(s->m.transactions, 1);
     update_gauges(s, false);
     segstream_log_kv(SEGSTREAM_LOG_DEBUG,
-                     SEGSTREAM_LOG_FIELDS(SLF_INT("events", n), SLF_INT("changes", after.changes - before.changes),
+                     SEGSTREAM_LOG_FIELDS(SLF_INT("events", cut), SLF_INT("changes", after.changes - before.changes),
                                           SLF_INT("dead_letters", s->dlq_in_batch),
                                           SLF_INT("snapshot_bytes", s->committed_len),
                                           SLF_INT("state_keys", s->state_stats.keys),
@@ -737,7 +928,12 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
                                           SLF_INT("batch_ms", now_ms() - started),
                                           SLF_INT("waited_ms", started - s->batch_start)),
                      "batch committed");
-    drop_batch(s);
+    if (applied_seq >= 0) {
+        segstream_model_log_expect(s->mlog, applied_seq + 1);
+        s->barriers_applied++;
+    }
+    s->join_barrier = false;
+    drop_first(s, cut);
     rc = 0;
     goto done;
 pipeline_failed:
@@ -754,7 +950,7 @@ txn_done:
     rc = t > 0 ? 0 : -1;
     *producer_fatal = t < 0;
 done:
-    free(pev), free(blob);
+    free(pev), free(batch_of), free(blob);
     segstream_state_keys_abort(&s->state_keys); /* not committed: the topic holds the stored lists still */
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
@@ -766,12 +962,12 @@ done:
  * commit_transaction. A failure here is not an error: producing asks again. */
 static void learn_output_topics(stage *s)
 {
-    const char *names[] = {s->t_out, s->t_seg, s->t_state, s->t_dlq};
+    const char *names[] = {s->t_out, s->t_seg, s->t_state, s->t_dlq, s->t_model ? s->t_model : s->t_dlq};
     rd_kafka_topic_t *rkt[sizeof names / sizeof *names] = {0};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         rkt[i] = rd_kafka_topic_new(s->producer, names[i], NULL);
     const struct rd_kafka_metadata *md = NULL;
-    /* all_topics 0 and no topic given: the topics this producer knows, the four above */
+    /* all_topics 0 and no topic given: the topics this producer knows, those above */
     rd_kafka_resp_err_t e = rd_kafka_metadata(s->producer, 0, NULL, &md, 10000);
     if (e)
         segstream_log_debug("output topics' metadata: %s (asked again when producing)", rd_kafka_err2str(e));
@@ -938,6 +1134,56 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, segstre
     return segstream_cli_kafka_set(conf, k, v, err);
 }
 
+/* Scale-out: the model topic's reader (no group: it is assigned where the
+ * owned partitions' models need it) and the barrier collector. */
+static int start_model_reader(stage *s, const char *group, segstream_err *err)
+{
+    s->n_input_partitions = input_partition_count(s);
+    if (s->n_input_partitions <= 0)
+        return segstream_err_set(err, "topics.input: cannot learn how many partitions %s has", s->t_in);
+    s->mlog = segstream_model_log_new(group, s->n_input_partitions);
+    if (!s->mlog)
+        return segstream_err_set(err, "out of memory");
+    char errstr[512], reader_group[300];
+    snprintf(reader_group, sizeof reader_group, "%s.model-reader", group);
+    rd_kafka_conf_t *mc = rd_kafka_conf_dup(s->base_conf);
+    if (conf_set(mc, "group.id", reader_group, err) || conf_set(mc, "enable.auto.commit", "false", err) ||
+        conf_set(mc, "isolation.level", "read_committed", err) || conf_set(mc, "auto.offset.reset", "earliest", err) ||
+        conf_set(mc, "fetch.wait.max.ms", "50", err) || conf_set(mc, "fetch.message.max.bytes", "16777216", err)) {
+        rd_kafka_conf_destroy(mc);
+        return -1;
+    }
+    s->model_reader = rd_kafka_new(RD_KAFKA_CONSUMER, mc, errstr, sizeof errstr);
+    if (!s->model_reader) {
+        rd_kafka_conf_destroy(mc);
+        return segstream_err_set(err, "model topic reader: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(s->model_reader);
+    segstream_log_info("scale-out: sharing the model of group %s through %s (%d input partitions)", group, s->t_model,
+                       (int)s->n_input_partitions);
+    return 0;
+}
+
+/* Scale-out: whether a transaction is due for the model (a complete barrier
+ * to apply, or our deltas for a barrier another instance started while we
+ * have nothing to process), and whether events wait for a barrier. */
+static bool barrier_due(stage *s, bool *waiting)
+{
+    segstream_stage_barrier_state st;
+    segstream_pipeline_barrier_state(s->p, &st);
+    bool ready = segstream_model_log_complete(s->mlog) && segstream_model_log_seq(s->mlog) == st.seq_min;
+    /* Events wait while every owned model gave its delta, or some lag behind. With some
+     * given and some not (partitions taken over mid-barrier), events go on: those of the
+     * models that gave theirs stop the batch, and then the others give theirs. */
+    *waiting = !ready && (st.seq_min != st.seq_max || (st.taken > 0 && st.untaken_at_min == 0));
+    bool join = !ready && st.seq_min == st.seq_max && st.untaken_at_min > 0 &&
+                segstream_model_log_started(s->mlog) && segstream_model_log_seq(s->mlog) == st.seq_min && !s->n &&
+                !segstream_merge_buffered(s->merge);
+    if (join)
+        s->join_barrier = true;
+    return ready || join;
+}
+
 /* Everything up to a running consumer. */
 static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
 {
@@ -950,6 +1196,9 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     s->t_state = segstream_config_string(cfg, "topics.state");
     s->t_dlq = segstream_config_string(cfg, "topics.dlq");
     s->replay = o->start != NULL;
+    const char *model_topic = segstream_config_string(cfg, "topics.model");
+    s->t_model = model_topic[0] ? model_topic : NULL;
+    s->scale_out = s->t_model && !s->replay;
     snprintf(s->group, sizeof s->group, "%s", group);
     s->max_events = segstream_config_int(cfg, "batch.max_events");
     s->max_ms = segstream_config_int(cfg, "batch.max_ms");
@@ -981,6 +1230,10 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
 
     segstream_stage_settings st = segstream_config_stage_settings(cfg);
     st.keep_input_order = 1; /* the partition merge orders */
+    st.partition_models = s->scale_out;
+    if (s->t_model && s->replay)
+        segstream_log_info("replay: one shared model over the replayed partitions (topics.model is for the live "
+                           "group)");
     s->p = segstream_pipeline_open(&st, err);
     if (!s->p)
         return -1;
@@ -990,6 +1243,15 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     }
     if (segstream_pipeline_snapshot(s->p, &s->fresh, &s->fresh_len, err))
         return -1;
+    if (s->scale_out) { /* the model slice every restore of owned partitions goes with */
+        segstream_snapshot_slice *sl = NULL;
+        size_t n_sl = 0;
+        if (segstream_snapshot_slices(s->fresh, s->fresh_len, &sl, &n_sl, err))
+            return -1;
+        s->fresh_model = sl[0].data;
+        s->fresh_model_len = sl[0].len;
+        free(sl);
+    }
     s->codec = segstream_codec_new(NULL, err);
     if (!s->codec || segstream_config_each_schema_id(cfg, register_schema_id, s->codec, err))
         return -1;
@@ -1010,7 +1272,7 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     s->producer_conf = rd_kafka_conf_dup(s->base_conf);
     if (conf_set(s->producer_conf, "transactional.id", s->txid, err) ||
         conf_set(s->producer_conf, "partitioner", "murmur2_random", err) ||
-        conf_set(s->producer_conf, "message.max.bytes", "4194304", err))
+        conf_set(s->producer_conf, "message.max.bytes", s->scale_out ? "16777216" : "4194304", err))
         return -1;
     if (start_producer(s, err))
         return -1;
@@ -1023,6 +1285,11 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         int rc = 0;
         for (size_t i = 0; i < 5 && !rc; i++)
             rc = segstream_cli_create_topic(admin, topics[i], 1, 30000, err);
+        /* the model topic: one partition, every record kept (a partition's model may need the log from
+         * its last checkpoint on), records of up to a partition's delta */
+        static const char *const model_configs[] = {"retention.ms", "-1", "max.message.bytes", "16777216", NULL};
+        if (!rc && s->t_model)
+            rc = segstream_cli_create_topic_with(admin, s->t_model, 1, model_configs, 30000, err);
         rd_kafka_destroy(admin);
         if (rc)
             return -1;
@@ -1049,11 +1316,13 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         return segstream_err_set(err, "consumer: %s", errstr);
     }
     rd_kafka_poll_set_consumer(s->consumer);
+    if (s->scale_out && start_model_reader(s, group, err))
+        return -1;
     if (s->replay) {
         s->ends = rd_kafka_topic_partition_list_copy(o->end);
         rd_kafka_topic_partition_list_destroy(s->positions);
         s->positions = rd_kafka_topic_partition_list_copy(o->start);
-        if (restore_state(s, err) || merge_reset(s, err))
+        if (restore_state(s, o->start, err) || merge_reset(s, err))
             return -1;
         rd_kafka_resp_err_t e = rd_kafka_assign(s->consumer, o->start);
         if (e)
@@ -1110,7 +1379,14 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         goto fail;
     s.last_input_ms = now_ms();
     while (!g_stop && !s.fatal) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(s.consumer, s.batch_queued && s.n ? 1 : s.n ? 10 : 100);
+        bool waiting = false, model_due = false;
+        if (s.scale_out && s.assigned) {
+            if (model_log_poll(&s, &err))
+                goto fail;
+            model_due = barrier_due(&s, &waiting);
+        }
+        rd_kafka_message_t *msg =
+            rd_kafka_consumer_poll(s.consumer, waiting || model_due ? 5 : s.batch_queued && s.n ? 1 : s.n ? 10 : 100);
         bool ran_dry = !msg;
         rd_kafka_poll(s.producer, 0); /* the producer's error callbacks */
         segstream_http_heartbeat(s.http);
@@ -1124,8 +1400,10 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
         if (!holding_back(&s, now))
             release(&s, now);
         bool replay_done = s.replay && segstream_merge_all_finished(s.merge);
-        bool due = s.n && ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
-                           now - s.batch_start >= s.max_ms || (s.batch_queued && ran_dry) || replay_done);
+        bool due = s.n && !waiting &&
+                   ((int64_t)s.n >= s.max_events || (int64_t)s.batch_bytes >= s.max_bytes ||
+                    now - s.batch_start >= s.max_ms || (s.batch_queued && ran_dry) || replay_done);
+        due = due || (model_due && s.assigned);
         if (due) {
             if (flush_batch(&s, &err))
                 goto fail;
@@ -1136,7 +1414,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             break;
         }
         if (idle_ms > 0 && s.assigned && !s.partial_until_ms && !s.n && !segstream_merge_buffered(s.merge) &&
-            now - s.last_input_ms >= idle_ms) {
+            !waiting && !model_due && now - s.last_input_ms >= idle_ms) {
             segstream_log_info("no input for %.1f s: stopping", (double)idle_ms / 1000);
             break;
         }
@@ -1174,6 +1452,11 @@ done:
     free(s.batch);
     if (s.consumer)
         rd_kafka_destroy(s.consumer);
+    if (s.model_reader) {
+        rd_kafka_consumer_close(s.model_reader);
+        rd_kafka_destroy(s.model_reader);
+    }
+    segstream_model_log_free(s.mlog);
     if (s.producer) {
         if (status)
             rd_kafka_purge(s.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

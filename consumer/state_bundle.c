@@ -88,9 +88,9 @@ static int write_one(rd_kafka_t *producer, const char *topic, segstream_state_ke
     return 0;
 }
 
-int segstream_state_bundle_write(rd_kafka_t *producer, const char *topic, const char *group, const uint8_t *bundle,
-                                 size_t len, segstream_state_keys *keys, segstream_state_bundle_stats *stats,
-                                 segstream_err *err)
+static int write_bundle(rd_kafka_t *producer, const char *topic, const char *group, const uint8_t *bundle, size_t len,
+                        bool parts_only, segstream_state_keys *keys, segstream_state_bundle_stats *stats,
+                        segstream_err *err)
 {
     segstream_state_bundle_stats none;
     if (!stats)
@@ -103,19 +103,36 @@ int segstream_state_bundle_write(rd_kafka_t *producer, const char *topic, const 
     int rc = 0;
     char name[512];
     for (size_t i = 0; !rc && i < n; i++) {
+        if (parts_only && sl[i].partition == SEGSTREAM_SNAPSHOT_MODEL)
+            continue;
         key_name(name, sizeof name, group, sl[i].partition);
         segstream_state_key *k = key_for(keys, name);
         rc = k ? write_one(producer, topic, k, sl[i].data, sl[i].len, stats, err)
                : segstream_err_set(err, "state checkpoint: out of memory");
     }
-    /* user keys this snapshot has no slice for: their partition has no users now */
-    for (size_t i = 0; !rc && i < keys->n; i++) {
+    /* user keys this snapshot has no slice for: their partition has no users now (with
+     * parts only, every owned partition has its slice and the rest are not ours) */
+    for (size_t i = 0; !rc && !parts_only && i < keys->n; i++) {
         segstream_state_key *k = &keys->k[i];
         if (!k->written && !k->empty)
             rc = write_one(producer, topic, k, NULL, 0, stats, err);
     }
     free(sl);
     return rc;
+}
+
+int segstream_state_bundle_write(rd_kafka_t *producer, const char *topic, const char *group, const uint8_t *bundle,
+                                 size_t len, segstream_state_keys *keys, segstream_state_bundle_stats *stats,
+                                 segstream_err *err)
+{
+    return write_bundle(producer, topic, group, bundle, len, false, keys, stats, err);
+}
+
+int segstream_state_bundle_write_parts(rd_kafka_t *producer, const char *topic, const char *group,
+                                       const uint8_t *bundle, size_t len, segstream_state_keys *keys,
+                                       segstream_state_bundle_stats *stats, segstream_err *err)
+{
+    return write_bundle(producer, topic, group, bundle, len, true, keys, stats, err);
 }
 
 /* "<group>/users/<partition>": the partition, or -1 when name is no user key of group. */
@@ -136,8 +153,24 @@ static int64_t user_partition(const char *name, const char *group)
     return v <= INT32_MAX ? v : -1;
 }
 
-int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, const char *group, uint8_t **bundle,
-                                size_t *len, segstream_state_keys *keys, int timeout_ms, segstream_err *err)
+static bool listed(const int32_t *parts, size_t n, int64_t partition)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parts[i] == partition)
+            return true;
+    return false;
+}
+
+/* only: NULL for every key of the group, else the model slice to use and the partitions to keep */
+typedef struct parts_filter {
+    const int32_t *parts;
+    size_t n;
+    const uint8_t *model;
+    size_t model_len;
+} parts_filter;
+
+static int read_bundle(const rd_kafka_conf_t *conf, const char *topic, const char *group, const parts_filter *only,
+                       uint8_t **bundle, size_t *len, segstream_state_keys *keys, int timeout_ms, segstream_err *err)
 {
     *bundle = NULL;
     *len = 0;
@@ -157,6 +190,8 @@ int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, 
         bool is_model = !strcmp(all[i].prefix, model);
         if (!is_model && partition < 0)
             continue; /* not a key of this layout */
+        if (only && (is_model || !listed(only->parts, only->n, partition)))
+            continue; /* another instance's partition, or the model slice the caller gives */
         if (all[i].error) {
             rc = segstream_err_set(err, "state topic %s, key %s: %s", topic, all[i].prefix, all[i].error);
             break;
@@ -174,6 +209,8 @@ int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, 
         else if (all[i].len)
             sl[n_sl++] = (segstream_snapshot_slice){(int32_t)partition, all[i].blob, all[i].len};
     }
+    if (!rc && only && n_sl > 1)
+        sl[0] = (segstream_snapshot_slice){SEGSTREAM_SNAPSHOT_MODEL, only->model, only->model_len};
     if (!rc && sl[0].data)
         rc = segstream_snapshot_bundle(sl, n_sl, bundle, len, err);
     else if (!rc && n_sl > 1)
@@ -183,4 +220,19 @@ int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, 
     if (rc)
         segstream_state_keys_clear(keys);
     return rc;
+}
+
+int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, const char *group, uint8_t **bundle,
+                                size_t *len, segstream_state_keys *keys, int timeout_ms, segstream_err *err)
+{
+    return read_bundle(conf, topic, group, NULL, bundle, len, keys, timeout_ms, err);
+}
+
+int segstream_state_bundle_read_parts(const rd_kafka_conf_t *conf, const char *topic, const char *group,
+                                      const int32_t *parts, size_t n_parts, const uint8_t *model, size_t model_len,
+                                      uint8_t **bundle, size_t *len, segstream_state_keys *keys, int timeout_ms,
+                                      segstream_err *err)
+{
+    parts_filter only = {parts, n_parts, model, model_len};
+    return read_bundle(conf, topic, group, &only, bundle, len, keys, timeout_ms, err);
 }

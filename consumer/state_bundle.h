@@ -59,4 +59,19 @@ int segstream_state_bundle_write(rd_kafka_t *producer, const char *topic, const 
 int segstream_state_bundle_read(const rd_kafka_conf_t *conf, const char *topic, const char *group, uint8_t **bundle,
                                 size_t *len, segstream_state_keys *keys, int timeout_ms, segstream_err *err);
 
+/* Scale-out (partition models: each partition's slice holds its whole
+ * model; consumer/stage_cluster.h): partitions move between instances, so
+ * an instance reads and writes only the partitions it owns and keeps no
+ * model key of its own. read_parts bundles the given model slice (the
+ * instance's fresh one) with the slices of parts (*bundle NULL when none of
+ * them has state yet); keys gets those keys only. write_parts writes the
+ * bundle's partition slices and nothing else. 0 or -1 with err. */
+int segstream_state_bundle_read_parts(const rd_kafka_conf_t *conf, const char *topic, const char *group,
+                                      const int32_t *parts, size_t n_parts, const uint8_t *model, size_t model_len,
+                                      uint8_t **bundle, size_t *len, segstream_state_keys *keys, int timeout_ms,
+                                      segstream_err *err);
+int segstream_state_bundle_write_parts(rd_kafka_t *producer, const char *topic, const char *group,
+                                       const uint8_t *bundle, size_t len, segstream_state_keys *keys,
+                                       segstream_state_bundle_stats *stats, segstream_err *err);
+
 #endif

@@ -505,21 +505,40 @@ static int scan(const rd_kafka_conf_t *conf0, const char *topic, const char *fil
         segstream_err_set(err, "state reader: assign %s: %s", topic, rd_kafka_err2str(e));
         goto done;
     }
+    /* The end is the log end as of now, not the first end-of-partition: read_committed
+     * stops at the first open transaction, and behind it may lie what another instance
+     * committed since (a partition's state its last owner wrote before giving it up). So
+     * the read goes on until the position passes this log end: open transactions end
+     * within their timeout (a killed instance's: transaction.timeout.ms). */
+    int64_t lo = 0, hi = 0;
+    e = rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, timeout_ms);
+    if (e) {
+        segstream_err_set(err, "state reader: the end of %s: %s", topic, rd_kafka_err2str(e));
+        goto done;
+    }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
+    bool at_end = hi <= lo;
+    while (!at_end) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 200);
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (!msg) {
-            if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
-                segstream_err_set(err, "state reader: %s not read to its end within %d ms", topic, timeout_ms);
+        if (!msg || msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* the end-of-partition event tells its offset; the position covers an end
+             * reached past control records without a new event */
+            at_end = msg && msg->offset >= hi;
+            if (msg)
+                rd_kafka_message_destroy(msg);
+            rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(pos, topic, 0);
+            at_end = at_end || (!rd_kafka_position(rk, pos) && pos->elems[0].offset >= hi);
+            rd_kafka_topic_partition_list_destroy(pos);
+            if (!at_end && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+                segstream_err_set(err, "state reader: %s not read to its end (offset %" PRId64 ") within %d ms: "
+                                       "a transaction open for longer (transaction.timeout.ms)?", topic, hi,
+                                  timeout_ms);
                 goto done;
             }
             continue;
-        }
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rd_kafka_message_destroy(msg);
-            break;
         }
         if (msg->err) {
             segstream_err_set(err, "state reader: %s: %s", topic, rd_kafka_message_errstr(msg));
