@@ -7,7 +7,8 @@
  * fixed up after mutation (snapshot_fixup.h); the raw bytes are tried too.
  *
  * A blob that restores must snapshot, restore and snapshot again to the same
- * bytes. Seeds: tests/fuzz/corpus/pipeline_snapshot (make_seeds). */
+ * bytes. Each blob is restored as one model and as partition models
+ * (scale-out). Seeds: tests/fuzz/corpus/pipeline_snapshot (make_seeds). */
 #include "consumer/crc64avro.h"
 #include "consumer/pipeline_internal.h"
 
@@ -23,13 +24,15 @@ static void fail(const char *what, const segstream_err *err)
     abort();
 }
 
-static void try_restore(const uint8_t *blob, size_t len)
+static void try_restore(const uint8_t *blob, size_t len, int partition_models)
 {
     segstream_err err = {{0}};
     segstream_pipeline *p = calloc(1, sizeof *p), *q = calloc(1, sizeof *q);
     if (!p || !q)
         abort();
     p->settings = q->settings = segstream_stage_default_settings();
+    p->settings.shared_model = q->settings.shared_model = partition_models;
+    p->settings.partition_models = q->settings.partition_models = partition_models;
     if (segstream_pipeline_restore(p, blob, len, &err) == 0) {
         uint8_t *b1 = NULL, *b2 = NULL;
         size_t l1 = 0, l2 = 0;
@@ -50,14 +53,17 @@ static void try_restore(const uint8_t *blob, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    try_restore(data, size);
+    try_restore(data, size, 0);
+    try_restore(data, size, 1); /* scale-out: one shared model per partition */
     uint8_t *copy = malloc(size ? size : 1);
     if (!copy)
         return 0;
     memcpy(copy, data, size);
     fuzz_fix_pipeline_blob(copy, size, segstream_crc64_avro);
-    if (memcmp(copy, data, size))
-        try_restore(copy, size);
+    if (memcmp(copy, data, size)) {
+        try_restore(copy, size, 0);
+        try_restore(copy, size, 1);
+    }
     free(copy);
     return 0;
 }

@@ -2,7 +2,9 @@
  * paths: records encoded by the codec in both framings and as bare bodies,
  * their NDJSON lines, Avro container files from the real writer (null and
  * deflate), cluster and pipeline snapshots of a small real model at each
- * stage of its life (empty, bootstrapping, running, after expiry), small
+ * stage of its life (empty, bootstrapping, running, after expiry), a
+ * pipeline of partition models and the model-topic records of its barriers
+ * (scale-out), small
  * safetensors files of every dtype, and tokenizer texts cut from
  * tests/data's hard cases. Small on purpose (dim 8, a few records), so the
  * fuzzer mutates structure rather than bulk.
@@ -13,6 +15,7 @@
 #include "consumer/avro_file.h"
 #include "consumer/codec.h"
 #include "consumer/codec_json.h"
+#include "consumer/model_log.h"
 #include "consumer/pipeline_internal.h"
 #include "consumer/stage_cluster.h"
 #include "tests/consumer/test_records.h"
@@ -277,6 +280,91 @@ static void shared_snapshot_seeds(void)
     segstream_cluster_free(c);
 }
 
+/* Scale-out: partition models of partitions 0 and 2 of three, fed until a few
+ * barriers went by (their deltas, as model-topic records, are seeds too); the
+ * pipeline snapshot while running and while waiting at a barrier. */
+static void partition_model_seeds(void)
+{
+    segstream_err err = {{0}};
+    segstream_stage_settings s = segstream_stage_default_settings();
+    s.k = 3;
+    s.init_sample = 6;
+    s.pane_ms = 1000;
+    s.window_ms = 4000;
+    s.half_life_ms = 2000;
+    s.allowed_lateness_ms = 500;
+    s.label_terms = 2;
+    s.shared_model = 1;
+    s.partition_models = 1;
+    segstream_stage_cluster *c = segstream_stage_cluster_create(&s, DIM, &err);
+    const int32_t owned[] = {0, 2};
+    if (!c || segstream_stage_cluster_own(c, &s, owned, 2, &err))
+        die("partition models", &err);
+    segstream_pipeline p = {0};
+    p.settings = s;
+    p.cluster = c;
+    static const char *vocab[] = {"hiking", "bread", "jazz", "chess", "rust", "tea"};
+    int64_t seq = 0;
+    for (int i = 0; i < 40; i++) {
+        float v[DIM] = {0};
+        v[i % 3] = 1.0f;
+        v[3 + i % 5] = 0.25f;
+        char user[32];
+        snprintf(user, sizeof user, "user-%d", i % 7);
+        const char *words[] = {vocab[i % 6], vocab[(i + 1) % 6]};
+        const char *reason;
+        char message[160];
+        int32_t partition = (i % 7) % 2 ? 2 : 0;
+        for (;;) {
+            int rc = segstream_stage_cluster_apply(c, user, i % 2, v, words, 2, 1764255600000 + 300 * i, partition,
+                                                   NULL, &reason, message, &err);
+            if (rc < 0)
+                die("partition models: apply", &err);
+            if (rc != SEGSTREAM_CLUSTER_AT_BARRIER)
+                break;
+            segstream_stage_delta *d;
+            size_t n;
+            int64_t wanted;
+            if (segstream_stage_cluster_barrier_take(c, &d, &n, &wanted, &err))
+                die("partition models: take", &err);
+            if (seq == 3) { /* a record of both owned partitions, and one of partition 1 with an empty delta */
+                segstream_buf b = {0};
+                segstream_stage_delta empty = {1, seq, d[0].bytes, 0};
+                if (segstream_model_record_write(&b, "fuzz", seq, wanted, 3, d, n))
+                    die("model record", NULL);
+                write_seed("model_log", "two-partitions.bin", b.data, b.len);
+                segstream_buf_reset(&b);
+                if (segstream_model_record_write(&b, "fuzz", seq, INT64_MAX, 3, &empty, 1))
+                    die("model record", NULL);
+                write_seed("model_log", "idle-partition.bin", b.data, b.len);
+                segstream_buf_free(&b);
+            }
+            long applied;
+            if (segstream_stage_cluster_barrier_apply(c, seq, d, n, wanted, 100 + seq, NULL, &applied, &err))
+                die("partition models: barrier", &err);
+            segstream_stage_deltas_free(d, n);
+            seq++;
+        }
+    }
+    for (int waiting = 0; waiting < 2; waiting++) {
+        if (waiting) {
+            segstream_stage_delta *d;
+            size_t n;
+            int64_t wanted;
+            if (segstream_stage_cluster_barrier_take(c, &d, &n, &wanted, &err))
+                die("partition models: take", &err);
+            segstream_stage_deltas_free(d, n);
+        }
+        uint8_t *blob;
+        size_t len;
+        if (segstream_pipeline_snapshot(&p, &blob, &len, &err))
+            die("partition models: snapshot", &err);
+        write_seed("pipeline_snapshot", waiting ? "partition-models-waiting.bin" : "partition-models.bin", blob, len);
+        free(blob);
+    }
+    segstream_stage_cluster_free(c);
+}
+
 /* A safetensors file: header padded with spaces to 8 bytes, then the data. */
 static void safetensors_seed(const char *name, const char *header, const void *data, size_t len)
 {
@@ -360,6 +448,7 @@ int main(int argc, char **argv)
     codec_seeds();
     snapshot_seeds();
     shared_snapshot_seeds();
+    partition_model_seeds();
     safetensors_seeds();
     tokenizer_seeds(argv[2]);
     return 0;

@@ -20,7 +20,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../tools/lib.sh"
 
-targets=(codec json avro_file config pipeline_snapshot cluster_snapshot safetensors tokenizer)
+targets=(codec json avro_file config pipeline_snapshot model_log cluster_snapshot safetensors tokenizer)
 [ $# -eq 0 ] || targets=("$@")
 seconds="${SEGSTREAM_FUZZ_SECONDS:-30}"
 build="${SEGSTREAM_FUZZ_BUILD:-$SEGSTREAM_ROOT/build-fuzz}"
