@@ -125,9 +125,8 @@ static void codec_seeds(void)
 
 /* A small real model: dim 8, k 3, 1 s panes in a 4 s window. */
 #define DIM 8
-static segstream_stage_cluster *small_model(void)
+static segstream_stage_settings small_settings(void)
 {
-    segstream_err err = {{0}};
     segstream_stage_settings s = segstream_stage_default_settings();
     s.k = 3;
     s.init_sample = 6;
@@ -136,6 +135,13 @@ static segstream_stage_cluster *small_model(void)
     s.half_life_ms = 2000;
     s.allowed_lateness_ms = 500;
     s.label_terms = 2;
+    return s;
+}
+
+static segstream_stage_cluster *small_model(void)
+{
+    segstream_err err = {{0}};
+    segstream_stage_settings s = small_settings();
     segstream_stage_cluster *c = segstream_stage_cluster_create(&s, DIM, &err);
     if (!c)
         die("cluster", &err);
@@ -286,14 +292,7 @@ static void shared_snapshot_seeds(void)
 static void partition_model_seeds(void)
 {
     segstream_err err = {{0}};
-    segstream_stage_settings s = segstream_stage_default_settings();
-    s.k = 3;
-    s.init_sample = 6;
-    s.pane_ms = 1000;
-    s.window_ms = 4000;
-    s.half_life_ms = 2000;
-    s.allowed_lateness_ms = 500;
-    s.label_terms = 2;
+    segstream_stage_settings s = small_settings();
     s.shared_model = 1;
     s.partition_models = 1;
     segstream_stage_cluster *c = segstream_stage_cluster_create(&s, DIM, &err);
