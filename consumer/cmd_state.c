@@ -100,6 +100,12 @@ int segstream_cmd_state(int argc, char **argv)
         fprintf(stderr, "segstream state: %s\n", err.message);
         return 2;
     }
+    if (segstream_config_string(cfg, "topics.model")[0]) {
+        fprintf(stderr, "segstream state: topics.model is set: a scale-out group keeps one model per input "
+                        "partition, which replay cannot start from (replay with --state fresh)\n");
+        segstream_config_free(cfg);
+        return 2;
+    }
     int status = 1;
     uint8_t *blob = NULL, *again = NULL;
     size_t len = 0, again_len = 0;

@@ -205,7 +205,6 @@ typedef struct stage {
     const uint8_t *fresh_model; /* the model slice of a fresh pipeline (in s->fresh) */
     size_t fresh_model_len;
     bool join_barrier; /* the next transaction gives our deltas without an event asking */
-    int64_t barriers_applied;
 } stage;
 
 static void drop_batch(stage *s)
@@ -783,6 +782,21 @@ static int publish_deltas(stage *s, segstream_err *err)
     return rc;
 }
 
+/* The dead letters of batch[0, upto) that did not decode. */
+static int undecodable_dead_letters(stage *s, size_t upto, segstream_err *err)
+{
+    for (size_t i = 0; i < upto; i++)
+        if (!s->batch[i]->decoded) {
+            rd_kafka_message_t *m = s->batch[i]->m;
+            segstream_dead_letter dl = {SEGSTREAM_DLQ_DECODE_ERROR, s->batch[i]->why,
+                                        {rd_kafka_topic_name(m->rkt), m->partition, m->offset}, NULL, m->payload,
+                                        m->len};
+            if (on_dead_letter(s, &dl, err))
+                return -1;
+        }
+    return 0;
+}
+
 /* Processes the released batch in one transaction. Returns 0 (committed, or
  * aborted and rewound) or -1 on a fatal error (s->producer_fatal tells whether
  * the producer is to blame). */
@@ -821,6 +835,8 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     if (t)
         goto txn_done;
     segstream_pipeline_sink sink = {s, on_change, on_segment, on_dead_letter};
+    if (!s->scale_out && undecodable_dead_letters(s, n, err))
+        goto pipeline_failed;
     t_process = now_fms();
     bool at_barrier = false;
     if (s->scale_out) {
@@ -858,15 +874,8 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
         rd_kafka_message_t *m = s->batch[i]->m;
         set_offset_in(offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
     }
-    for (size_t i = 0; i < cut; i++)
-        if (!s->batch[i]->decoded) {
-            rd_kafka_message_t *m = s->batch[i]->m;
-            segstream_dead_letter dl = {SEGSTREAM_DLQ_DECODE_ERROR, s->batch[i]->why,
-                                        {rd_kafka_topic_name(m->rkt), m->partition, m->offset}, NULL, m->payload,
-                                        m->len};
-            if (on_dead_letter(s, &dl, err))
-                goto pipeline_failed;
-        }
+    if (s->scale_out && undecodable_dead_letters(s, cut, err)) /* only now is the cut known */
+        goto pipeline_failed;
     t_snapshot = now_fms();
     if (segstream_pipeline_snapshot(s->p, &blob, &blob_len, err))
         goto pipeline_failed;
@@ -930,7 +939,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
                      "batch committed");
     if (applied_seq >= 0) {
         segstream_model_log_expect(s->mlog, applied_seq + 1);
-        s->barriers_applied++;
+        segstream_counter_add(s->m.barriers, 1);
     }
     s->join_barrier = false;
     drop_first(s, cut);
@@ -1384,6 +1393,7 @@ int segstream_kafka_stage_run(const segstream_kafka_stage_options *o)
             if (model_log_poll(&s, &err))
                 goto fail;
             model_due = barrier_due(&s, &waiting);
+            segstream_gauge_set(s.m.barrier_waiting, waiting ? 1.0 : 0.0);
         }
         rd_kafka_message_t *msg =
             rd_kafka_consumer_poll(s.consumer, waiting || model_due ? 5 : s.batch_queued && s.n ? 1 : s.n ? 10 : 100);

@@ -90,6 +90,8 @@ typedef struct segstream_stage_metrics {
     segstream_metric *consumer_lag;    /* segstream_consumer_lag{topic,partition}: records behind the end */
     segstream_series *transactions;    /* segstream_transactions_total: committed */
     segstream_series *transaction_aborts; /* segstream_transaction_aborts_total */
+    segstream_series *barriers;        /* segstream_barriers_total: scale-out barriers applied (and committed) */
+    segstream_series *barrier_waiting; /* segstream_barrier_waiting: 1 while events wait for other instances */
 } segstream_stage_metrics;
 
 /* Registers the stage's metrics in m (plus segstream_build_info{version} = 1)

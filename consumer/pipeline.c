@@ -689,7 +689,13 @@ int segstream_pipeline_barrier_apply(segstream_pipeline *p, int64_t seq, const s
                                      long *applied, segstream_err *err)
 {
     uint64_t t0 = now_ns();
-    outputs_of_last_event(p, sink); /* the barrier's outputs belong to the last event applied here */
+    /* The barrier is the trigger: its outputs get ids from its number (two barriers in a
+     * row without an event between would otherwise give a user's changes one id) and the
+     * source of the last event applied here. */
+    outputs_of_last_event(p, sink);
+    char trigger_id[32];
+    snprintf(trigger_id, sizeof trigger_id, "barrier-%" PRId64, seq);
+    p->cur.event_id = trigger_id;
     segstream_stage_cluster_sink cs = {p, on_cluster_change, on_cluster_segment};
     int rc = segstream_stage_cluster_barrier_apply(p->cluster, seq, all, n, pane, log_pos, &cs, applied, err);
     if (rc)

@@ -174,8 +174,9 @@ int segstream_pipeline_restore(segstream_pipeline *p, const uint8_t *blob, size_
  * events[*applied] needs a barrier first (nothing of it applied), 0 when all
  * were applied, -1 on failure. Then barrier_take gives the owned partitions'
  * deltas to publish; once every partition's delta for that barrier is known,
- * barrier_apply moves the models (outputs through sink, attributed to the
- * last applied event) and the caller gives the rest of the batch again. */
+ * barrier_apply moves the models (outputs through sink: their ids hashed
+ * from "barrier-<seq>", their source the last applied event's) and the
+ * caller gives the rest of the batch again. */
 #define SEGSTREAM_PIPELINE_AT_BARRIER 2
 int segstream_pipeline_process_to_barrier(segstream_pipeline *p, const segstream_pipeline_event *events, size_t n,
                                           const segstream_pipeline_sink *sink, size_t *applied, segstream_err *err);

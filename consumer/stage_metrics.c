@@ -77,5 +77,10 @@ int segstream_stage_metrics_register(segstream_metrics *m, const char *version, 
     out->transactions = plain(m, C, "segstream_transactions_total", "Transactions committed.", NULL, 0, &ok, err);
     out->transaction_aborts = plain(m, C, "segstream_transaction_aborts_total", "Transactions aborted.", NULL, 0,
                                     &ok, err);
+    out->barriers = plain(m, C, "segstream_barriers_total",
+                          "Scale-out barriers applied: model changes shared through topics.model.", NULL, 0, &ok, err);
+    out->barrier_waiting = plain(m, G, "segstream_barrier_waiting",
+                                 "1 while events wait for other instances' deltas at a scale-out barrier.", NULL, 0,
+                                 &ok, err);
     return ok ? 0 : -1;
 }
