@@ -323,9 +323,12 @@ static int restore_owned(stage *s, const rd_kafka_topic_partition_list_t *parts,
     if (!rc) {
         segstream_stage_barrier_state st;
         segstream_pipeline_barrier_state(s->p, &st);
-        segstream_log_info("restored %zu partition models (%zu bytes of state from %s), at barrier %" PRId64
-                           " to %" PRId64 ", %d waiting for a barrier", n, len, s->t_state, st.seq_min, st.seq_max,
-                           st.taken);
+        char list[256] = "";
+        for (size_t i = 0, at = 0; i < n && at + 16 < sizeof list; i++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", i ? "," : "", (int)ids[i]);
+        segstream_log_info("restored %zu partition models [%s] (%zu bytes of state from %s), at barrier %" PRId64
+                           " to %" PRId64 ", %d waiting for a barrier", n, list, len, s->t_state, st.seq_min,
+                           st.seq_max, st.taken);
     }
     free(ids), free(blob);
     return rc ? segstream_err_prefix(err, "restoring the partitions' models") : 0;

@@ -10,7 +10,8 @@
 # together. In kill mode one of the three is killed with kill -9 after a
 # random number of committed batches and not restarted: the other two must
 # take its partitions over (its last committed state, its open transaction
-# aborted by the broker after transaction.timeout.ms).
+# aborted by the broker after transaction.timeout.ms); 3 s later a fourth
+# instance joins, so partitions also move between live instances.
 #
 # Checks: both groups committed every input offset; the outputs hold no
 # event id twice (read_committed); every segment id a change names is in the
@@ -98,23 +99,35 @@ if [ "$mode" = kill ]; then
     sleep 0.02
   done
   sleep "0.$(printf %03d "$delay_ms")"
+  kill_ts="{\"ts\":\"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)"
   kill -9 "$victim" 2>/dev/null || fail "instance 1 ended before its kill (after $batches transactions)"
+  wait "$victim" 2>/dev/null || true
   echo "instance 1 killed after $(grep -c '"batch committed"' "$work/three-1.log") transactions (+$delay_ms ms)"
+  # a fourth instance joins while the survivors take over: partitions move between live instances too
+  sleep 3
+  run three 3
 fi
-for i in 0 1 2; do
-  if [ "$mode" = kill ] && [ "$i" = 1 ]; then wait "${pids[1]}" 2>/dev/null || true; continue; fi
+instances=(0 1 2)
+[ "$mode" = kill ] && instances=(0 2 3)
+for i in "${instances[@]}"; do
   wait "${pids[$i]}" || { tail -n 30 "$work/three-$i.log"; fail "instance $i of three failed"; }
 done
 pids=()
-for i in 0 1 2; do
+for i in 0 1 2 $([ "$mode" = kill ] && echo 3); do
   echo "three, instance $i: $(grep -c '"batch committed"' "$work/three-$i.log") transactions," \
        "$(grep -c '"assigned ' "$work/three-$i.log") assignments," \
        "last owned $(grep -o 'restored [0-9]* partition models' "$work/three-$i.log" | tail -1 | grep -o '[0-9]*' || echo 0) partitions"
 done
 echo "three instances done in $((SECONDS - t0)) s"
-if [ "$mode" = kill ]; then # a survivor took the dead instance's partitions and their state
-  n=$(grep -ho 'restored [0-9]* partition models' "$work/three-0.log" "$work/three-2.log" | grep -o '[0-9]*' | sort -n | tail -1)
-  [ "${n:-0}" -ge 3 ] || fail "no survivor restored more than its own partitions after the kill (most: ${n:-0})"
+if [ "$mode" = kill ]; then # the dead instance's partitions were taken over, with their state
+  lost=$(grep -o 'restored [0-9]* partition models \[[0-9,]*\]' "$work/three-1.log" | tail -1 | sed 's/.*\[//; s/\]//')
+  [ -n "$lost" ] || fail "instance 1 never owned partitions"
+  for p in ${lost//,/ }; do
+    grep -h '"restored [0-9]* partition models' "$work/three-0.log" "$work/three-2.log" "$work/three-3.log" |
+      awk -v k="$kill_ts" '$0 > k' | grep -q "\[\([0-9]*,\)*$p\(,[0-9]*\)*\]" ||
+      fail "partition $p of the killed instance was not restored by another instance after the kill"
+  done
+  echo "partitions $lost of the killed instance were taken over"
 fi
 
 for run in one three; do

@@ -185,6 +185,11 @@ static void bad_values_name_key_value_and_form(void **state)
     assert_contains(parse_fails("cluster.k=2000\n", &err), "cluster.init_sample = 1000 (default) must be at least cluster.k = 2000");
     assert_contains(parse_fails("topics.dlq=interest-changes\n", &err), "topics.dlq = interest-changes");
     assert_contains(parse_fails("cluster.pane=1ms\ncluster.window=7d\n", &err), "at most 10000 panes");
+    assert_string_equal(parse_fails("topics.model=m\n", &err),
+                        "topics.model = m (t.properties:1) needs cluster.shared_model = false (default)");
+    assert_contains(parse_fails("topics.model=segstream-state\ncluster.shared_model=true\n", &err),
+                    "topics.model = segstream-state (t.properties:1) must differ from topics.state");
+    assert_contains(parse_fails("topics.model=bad topic\n", &err), "topics.model = bad topic: expected a Kafka topic");
 
     /* Accepted forms of the same keys. */
     segstream_config *cfg = parse_ok("metrics.listen=[::1]:0\nschema.registry.ids=12=interest_change,13=SegmentChange\n"
@@ -192,6 +197,9 @@ static void bad_values_name_key_value_and_form(void **state)
     assert_int_equal(segstream_config_validate(cfg, &err), 0);
     segstream_config_free(cfg);
     cfg = parse_ok("metrics.listen=:9464\n");
+    segstream_config_free(cfg);
+    cfg = parse_ok("topics.model=segstream-model\ncluster.shared_model=true\n");
+    assert_int_equal(segstream_config_validate(cfg, &err), 0);
     segstream_config_free(cfg);
     assert_contains(parse_fails("metrics.listen=h:\n", &err), "expected host:port");
     assert_contains(parse_fails("metrics.listen=[]:1\n", &err), "expected host:port");
