@@ -1183,6 +1183,10 @@ static bool barrier_due(stage *s, bool *waiting)
 {
     segstream_stage_barrier_state st;
     segstream_pipeline_barrier_state(s->p, &st);
+    if (!st.owned) { /* nothing to share: the model topic is the owners' business */
+        *waiting = false;
+        return false;
+    }
     bool ready = segstream_model_log_complete(s->mlog) && segstream_model_log_seq(s->mlog) == st.seq_min;
     /* Events wait while every owned model gave its delta, or some lag behind. With some
      * given and some not (partitions taken over mid-barrier), events go on: those of the

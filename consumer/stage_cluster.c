@@ -596,23 +596,25 @@ int segstream_stage_cluster_own(segstream_stage_cluster *c, const segstream_stag
             int32_t t = sorted[j];
             sorted[j] = sorted[j - 1], sorted[j - 1] = t;
         }
+    /* the fresh models first, so that a failure leaves c as it was */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && sorted[i] == sorted[i - 1])
             continue;
-        partition_model *m = model_of(c, sorted[i]);
-        if (m) {
-            pm[k++] = *m;
-            m->c = NULL; /* moved */
-            continue;
-        }
-        segstream_cluster *fresh = segstream_cluster_create(&o, err);
-        if (!fresh) {
-            free_models(pm, (int)k);
+        segstream_cluster *fresh = model_of(c, sorted[i]) ? NULL : segstream_cluster_create(&o, err);
+        if (!fresh && !model_of(c, sorted[i])) {
+            free_models(pm, (int)k); /* fresh ones only: the owned slots are still NULL */
             free(sorted);
             return -1;
         }
         pm[k++] = (partition_model){sorted[i], fresh, 0, 0};
+    }
+    for (size_t i = 0; i < k; i++) {
+        partition_model *m = model_of(c, pm[i].partition);
+        if (m) {
+            pm[i] = *m;
+            m->c = NULL; /* moved */
+        }
     }
     free(sorted);
     free_models(c->pm, c->n_pm); /* the ones no longer owned (moved ones are NULL) */
@@ -623,7 +625,7 @@ int segstream_stage_cluster_own(segstream_stage_cluster *c, const segstream_stag
 
 void segstream_stage_cluster_barrier_state(const segstream_stage_cluster *c, segstream_stage_barrier_state *st)
 {
-    *st = (segstream_stage_barrier_state){INT64_MAX, INT64_MIN, INT64_MAX, 0, 0};
+    *st = (segstream_stage_barrier_state){INT64_MAX, INT64_MIN, INT64_MAX, 0, 0, c->one ? 0 : c->n_pm};
     for (int i = 0; !c->one && i < c->n_pm; i++) {
         const partition_model *m = &c->pm[i];
         segstream_cluster_stats cs;

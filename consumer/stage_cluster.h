@@ -145,6 +145,7 @@ typedef struct segstream_stage_barrier_state {
     int64_t log_pos_min;      /* the earliest model-log position an owned partition still needs */
     int taken;                /* partitions whose delta for their next barrier was taken */
     int untaken_at_min;       /* partitions at seq_min still to give theirs */
+    int owned;                /* partitions owned */
 } segstream_stage_barrier_state;
 void segstream_stage_cluster_barrier_state(const segstream_stage_cluster *c, segstream_stage_barrier_state *st);
 
