@@ -205,6 +205,7 @@ typedef struct stage {
     const uint8_t *fresh_model; /* the model slice of a fresh pipeline (in s->fresh) */
     size_t fresh_model_len;
     bool join_barrier; /* the next transaction gives our deltas without an event asking */
+    int64_t txn_began_ms, txn_timeout_ms; /* the open transaction's start; the producer's limit */
 } stage;
 
 static void drop_batch(stage *s)
@@ -834,6 +835,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     s->state_stats = (segstream_state_bundle_stats){0};
     /* the steps' times, for the "batch committed" line: where a batch's time goes */
     double t_begin = now_fms(), t_process = 0, t_snapshot = 0, t_state = 0, t_offsets = 0, t_commit = 0;
+    s->txn_began_ms = now_ms();
     int t = txn_result(s, txn_retrying(s, TXN_BEGIN, NULL, 30000), "begin_transaction", err);
     if (t)
         goto txn_done;
@@ -887,7 +889,16 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
         goto pipeline_failed;
     segstream_http_heartbeat(s->http); /* a long batch is progress, not a stall (readiness) */
     t_offsets = now_fms();
-    if (offsets->cnt) /* none: only a barrier, or the first event waits for one */
+    /* Scale-out: a transaction of only a barrier (no event went through) sends the committed
+     * positions again, for the group generation they carry: an instance the group has
+     * dropped without its knowing (a long pause) must not commit deltas or state of
+     * partitions another instance now owns; the broker aborts such a transaction. */
+    bool resend = s->scale_out && !offsets->cnt;
+    for (int i = 0; resend && i < s->positions->cnt; i++)
+        if (s->positions->elems[i].offset >= 0)
+            set_offset_in(offsets, s->positions->elems[i].topic, s->positions->elems[i].partition,
+                          s->positions->elems[i].offset);
+    if (offsets->cnt) /* none: nothing was ever committed, and no event went through yet */
         t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
@@ -949,6 +960,10 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     rc = 0;
     goto done;
 pipeline_failed:
+    if (rd_kafka_fatal_error(s->producer, NULL, 0)) { /* a produce call met the producer's fatal error */
+        *producer_fatal = true;
+        goto done;
+    }
     /* Not the transaction's fault: abort it so that nothing half-written is
      * ever visible, then stop (fatal). */
     segstream_log_error("batch failed: %s", err->message);
@@ -1025,8 +1040,18 @@ static bool fenced(rd_kafka_t *producer)
 
 static int restart_producer(stage *s, segstream_err *err)
 {
-    if (fenced(s->producer))
-        return segstream_err_prefix(err, "fenced: another instance uses transactional id %s", s->txid);
+    /* Fenced: another instance took our transactional id, or the broker aborted our
+     * transaction because it stayed open past transaction.timeout.ms, which bumps the
+     * epoch the same way. The second (this process stalled: a pause, a frozen VM) is
+     * recovered like any fatal producer error; the first stops us. */
+    if (fenced(s->producer)) {
+        int64_t open_ms = now_ms() - s->txn_began_ms;
+        if (!s->txn_began_ms || open_ms < s->txn_timeout_ms)
+            return segstream_err_prefix(err, "fenced: another instance uses transactional id %s", s->txid);
+        segstream_log_warn("our transaction was open for %.1f s, past transaction.timeout.ms (%.1f s): the broker "
+                           "aborted it (this process stalled?)", (double)open_ms / 1000,
+                           (double)s->txn_timeout_ms / 1000);
+    }
     if (++s->producer_restarts > MAX_PRODUCER_RESTARTS)
         return segstream_err_prefix(err, "%d producer restarts without a commit", MAX_PRODUCER_RESTARTS);
     segstream_log_warn("%s; recreating the producer and rewinding", err->message);
@@ -1290,6 +1315,12 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         conf_set(s->producer_conf, "partitioner", "murmur2_random", err) ||
         conf_set(s->producer_conf, "message.max.bytes", s->scale_out ? "16777216" : "4194304", err))
         return -1;
+    char txn_timeout[32];
+    size_t txn_timeout_size = sizeof txn_timeout;
+    s->txn_timeout_ms = 60000; /* librdkafka's default */
+    if (rd_kafka_conf_get(s->producer_conf, "transaction.timeout.ms", txn_timeout, &txn_timeout_size) ==
+        RD_KAFKA_CONF_OK)
+        s->txn_timeout_ms = strtoll(txn_timeout, NULL, 10);
     if (start_producer(s, err))
         return -1;
     if (segstream_config_bool(cfg, "topics.create")) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kafka_scale_out.sh KAFKA_INSPECT [plain|kill] - several `segstream run`
+# kafka_scale_out.sh KAFKA_INSPECT [plain|kill|pause] - several `segstream run`
 # instances in one consumer group share one model through the model topic
 # (topics.model).
 #
@@ -11,7 +11,11 @@
 # random number of committed batches and not restarted: the other two must
 # take its partitions over (its last committed state, its open transaction
 # aborted by the broker after transaction.timeout.ms); 3 s later a fourth
-# instance joins, so partitions also move between live instances.
+# instance joins, so partitions also move between live instances. In pause
+# mode one of the three is stopped (SIGSTOP) for 20 s, past its session
+# timeout, then resumed: a zombie whose partitions the others took; what it
+# had open must not commit (its transactions carry its stale group
+# generation), and it rejoins.
 #
 # Checks: both groups committed every input offset; the outputs hold no
 # event id twice (read_committed); every segment id a change names is in the
@@ -21,7 +25,7 @@
 # the single instance's and its active segments within 1 (issue 6).
 set -euo pipefail
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
-inspect=${1:?usage: kafka_scale_out.sh KAFKA_INSPECT [plain|kill]}
+inspect=${1:?usage: kafka_scale_out.sh KAFKA_INSPECT [plain|kill|pause]}
 mode=${2:-plain}
 events=${SEGSTREAM_SCALE_EVENTS:-6000}
 seed=${SEGSTREAM_KILL_SEED:-$(( $(date +%s) % 32768 ))}
@@ -89,8 +93,20 @@ echo "one instance: $(grep -c '"batch committed"' "$work/one-0.log") transaction
 
 t0=$SECONDS
 pids=()
-[ "$mode" = kill ] && idle=40 # the survivors wait out the session and transaction timeouts
+[ "$mode" != plain ] && idle=40 # the survivors wait out the session and transaction timeouts
 for i in 0 1 2; do run three "$i"; done
+if [ "$mode" = pause ]; then # a zombie: stopped past its session timeout, then resumed
+  batches=$((3 + RANDOM % 12))
+  while [ "$(grep -c '"batch committed"' "$work/three-1.log")" -lt "$batches" ] && kill -0 "${pids[1]}" 2>/dev/null; do
+    sleep 0.02
+  done
+  delay_ms=$((RANDOM % 2000)) # most stops land inside a batch: its transaction resumes 20 s later
+  sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
+  kill -STOP "${pids[1]}" || fail "instance 1 ended before its pause"
+  echo "instance 1 stopped after $(grep -c '"batch committed"' "$work/three-1.log") transactions (+$delay_ms ms), for 20 s"
+  sleep 20
+  kill -CONT "${pids[1]}"
+fi
 if [ "$mode" = kill ]; then
   batches=$((3 + RANDOM % 12)) # of about 22
   delay_ms=$((RANDOM % 400))
@@ -119,6 +135,10 @@ for i in 0 1 2 $([ "$mode" = kill ] && echo 3); do
        "last owned $(grep -o 'restored [0-9]* partition models' "$work/three-$i.log" | tail -1 | grep -o '[0-9]*' || echo 0) partitions"
 done
 echo "three instances done in $((SECONDS - t0)) s"
+if [ "$mode" = pause ]; then
+  echo "instance 1 after its pause: $(grep -c 'aborting the transaction' "$work/three-1.log") transactions aborted," \
+       "$(grep -o '"msg":"[^"]*transaction[^"]*"' "$work/three-1.log" | grep -v committed | head -3 | tr '\n' ' ')"
+fi
 if [ "$mode" = kill ]; then # the dead instance's partitions were taken over, with their state
   lost=$(grep -o 'restored [0-9]* partition models \[[0-9,]*\]' "$work/three-1.log" | tail -1 | sed 's/.*\[//; s/\]//')
   [ -n "$lost" ] || fail "instance 1 never owned partitions"
