@@ -46,7 +46,9 @@
  *   open, then reads the last commit back from the topics (the failed commit
  *   may have been applied) and rewinds to it; a few in a row without a commit between
  *   them stop the process (exit 1, for systemd to restart it). Fencing (another
- *   instance took our transactional id) and pipeline failures stop at once.
+ *   instance took our transactional id) and pipeline failures stop at once;
+ *   but a fencing after our transaction stayed open past transaction.timeout.ms
+ *   (the broker aborted it: this process stalled) is recovered like the others.
  * - Back-pressure: a partition whose buffered events reach four batches is
  *   paused until it drains to one batch, so a partition far ahead in event
  *   time cannot fill memory while another one is waited for; producing waits
