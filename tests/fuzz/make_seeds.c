@@ -148,15 +148,25 @@ static segstream_stage_cluster *small_model(void)
     return c;
 }
 
-static void apply(segstream_stage_cluster *c, int i)
+/* Event i of the seed streams: one of three directions (three segments), user i % 7,
+ * two words of a small vocabulary. */
+static void seed_event(int i, float v[DIM], char user[32], const char *words[2])
 {
     static const char *vocab[] = {"hiking", "bread", "jazz", "chess", "rust", "tea"};
-    float v[DIM] = {0};
-    v[i % 3] = 1.0f; /* three directions, three segments */
+    memset(v, 0, DIM * sizeof *v);
+    v[i % 3] = 1.0f;
     v[3 + i % 5] = 0.25f;
+    snprintf(user, 32, "user-%d", i % 7);
+    words[0] = vocab[i % 6];
+    words[1] = vocab[(i + 1) % 6];
+}
+
+static void apply(segstream_stage_cluster *c, int i)
+{
+    float v[DIM];
     char user[32];
-    snprintf(user, sizeof user, "user-%d", i % 7);
-    const char *words[] = {vocab[i % 6], vocab[(i + 1) % 6]};
+    const char *words[2];
+    seed_event(i, v, user, words);
     const char *reason;
     char message[160];
     segstream_err err = {{0}};
@@ -241,14 +251,11 @@ static void shared_snapshot_seeds(void)
     segstream_cluster *c = segstream_cluster_create(&o, &err);
     if (!c)
         die("shared cluster", &err);
-    static const char *vocab[] = {"hiking", "bread", "jazz", "chess", "rust", "tea"};
     for (int i = 0; i < 40; i++) {
-        float v[DIM] = {0};
-        v[i % 3] = 1.0f;
-        v[3 + i % 5] = 0.25f;
+        float v[DIM];
         char user[32];
-        snprintf(user, sizeof user, "user-%d", i % 7);
-        const char *words[] = {vocab[i % 6], vocab[(i + 1) % 6]};
+        const char *words[2];
+        seed_event(i, v, user, words);
         segstream_cluster_event ev = {user, i % 2, v, words, 2, 1764255600000 + 300 * i, i % 3};
         int rc = segstream_cluster_update(c, &ev, NULL, NULL, &err);
         if (rc == SEGSTREAM_CLUSTER_AT_BARRIER) {
@@ -302,15 +309,12 @@ static void partition_model_seeds(void)
     segstream_pipeline p = {0};
     p.settings = s;
     p.cluster = c;
-    static const char *vocab[] = {"hiking", "bread", "jazz", "chess", "rust", "tea"};
     int64_t seq = 0;
     for (int i = 0; i < 40; i++) {
-        float v[DIM] = {0};
-        v[i % 3] = 1.0f;
-        v[3 + i % 5] = 0.25f;
+        float v[DIM];
         char user[32];
-        snprintf(user, sizeof user, "user-%d", i % 7);
-        const char *words[] = {vocab[i % 6], vocab[(i + 1) % 6]};
+        const char *words[2];
+        seed_event(i, v, user, words);
         const char *reason;
         char message[160];
         int32_t partition = (i % 7) % 2 ? 2 : 0;
