@@ -218,6 +218,8 @@ void cl_emit_catalog(segstream_cluster *c, const segstream_cluster_sink *sink, i
  * inertia; writes k unit centroids. */
 int cl_kmeans(const float *X, long n, int d, int k, int iterations, int restarts, cl_rng *rng, float *centroids,
               segstream_err *err);
+/* sum over the rows of 1 - their best cosine to the k centroids; sims: n * k scratch */
+double cl_kmeans_inertia(const float *X, long n, int d, const float *centroids, int k, float *sims);
 
 /* labels.c */
 void cl_labels_add(segstream_cluster *c, int s, const char *const *words, size_t n, int64_t t);

@@ -24,6 +24,26 @@ static long draw(cl_rng *rng, const double *w, long n, double total)
     return 0;
 }
 
+double cl_kmeans_inertia(const float *X, long n, int d, const float *centroids, int k, float *sims)
+{
+    cl_dots_block(X, (int)n, centroids, k, d, sims);
+    double sum = 0;
+    for (long i = 0; i < n; i++) {
+        float bs = -INFINITY;
+        for (int j = 0; j < k; j++)
+            bs = sims[(size_t)i * k + j] > bs ? sims[(size_t)i * k + j] : bs;
+        sum += 1.0 - bs;
+    }
+    return sum;
+}
+
+/* candidate draws per centre after the first */
+static int kmeanspp_trials(int k)
+{
+    return 2 + (int)log((double)k);
+}
+
+/* Takes exactly draws_per_restart(k) numbers from rng. */
 static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_rng *rng, float *centroids,
                        double *inertia, segstream_err *err)
 {
@@ -33,7 +53,7 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
     double *best_d = malloc((size_t)n * sizeof *best_d);
     int *assign = malloc((size_t)n * sizeof *assign);
     long *count = malloc((size_t)k * sizeof *count);
-    int trials = 2 + (int)log((double)k);
+    int trials = kmeanspp_trials(k);
     /* similarities of a step's candidates, or of every vector to every centre */
     float *sims = malloc((size_t)n * (size_t)(trials > k ? trials : k) * sizeof *sims);
     float *cand_rows = malloc((size_t)trials * d * sizeof *cand_rows);
@@ -119,38 +139,64 @@ static int kmeans_once(const float *X, long n, int d, int k, int iterations, cl_
                 cj[q] = (float)(cj[q] / len);
         }
     }
-    /* the inertia of the final centroids (sum of 1 - max cos) picks the best restart */
-    cl_dots_block(X, (int)n, centroids, k, d, sims);
-    double sum = 0;
-    for (long i = 0; i < n; i++) {
-        float bs = -INFINITY;
-        for (int j = 0; j < k; j++)
-            bs = sims[(size_t)i * k + j] > bs ? sims[(size_t)i * k + j] : bs;
-        sum += 1.0 - bs;
-    }
-    *inertia = sum;
+    /* the inertia of the final centroids picks the best restart */
+    *inertia = cl_kmeans_inertia(X, n, d, centroids, k, sims);
     free(dist), free(cand), free(best_d), free(assign), free(count), free(sims), free(cand_rows);
     return 0;
+}
+
+/* The restarts run in parallel (the caller's OpenMP thread count), with the
+ * same bits as one after the other: a restart takes exactly
+ * draws_per_restart() numbers from the generator, so restart r starts from
+ * the generator advanced r times that, and the generator ends where the
+ * serial loop would leave it. */
+static long draws_per_restart(int k)
+{
+    return 1 + (long)(k - 1) * kmeanspp_trials(k);
 }
 
 int cl_kmeans(const float *X, long n, int d, int k, int iterations, int restarts, cl_rng *rng, float *centroids,
               segstream_err *err)
 {
-    float *trial = malloc((size_t)k * d * sizeof(float));
-    if (!trial)
+    if (n < k)
+        return segstream_err_set(err, "k-means: %ld vectors for k = %d", n, k);
+    if (restarts < 1)
+        restarts = 1;
+    float *trial = malloc((size_t)restarts * k * d * sizeof(float));
+    double *inertia = malloc((size_t)restarts * sizeof *inertia);
+    /* starts[r]: where restart r starts; starts[restarts]: where the generator ends */
+    cl_rng *starts = malloc(((size_t)restarts + 1) * sizeof *starts), *rngs = malloc((size_t)restarts * sizeof *rngs);
+    segstream_err *errs = calloc((size_t)restarts, sizeof *errs);
+    int *failed = calloc((size_t)restarts, sizeof *failed);
+    if (!trial || !inertia || !starts || !rngs || !errs || !failed) {
+        free(trial), free(inertia), free(starts), free(rngs), free(errs), free(failed);
         return segstream_err_set(err, "k-means: out of memory");
-    double best = INFINITY;
-    for (int r = 0; r < restarts; r++) {
-        double inertia = INFINITY;
-        if (kmeans_once(X, n, d, k, iterations, rng, trial, &inertia, err)) {
-            free(trial);
-            return -1;
-        }
-        if (inertia < best) { /* strict: ties keep the earlier restart */
-            best = inertia;
-            memcpy(centroids, trial, (size_t)k * d * sizeof(float));
-        }
     }
-    free(trial);
-    return 0;
+    starts[0] = *rng;
+    for (int r = 0; r < restarts; r++) {
+        rngs[r] = starts[r + 1] = starts[r];
+        for (long i = draws_per_restart(k); i > 0; i--)
+            cl_rng_next(&starts[r + 1]);
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (restarts > 1)
+    for (int r = 0; r < restarts; r++) {
+        inertia[r] = INFINITY;
+        failed[r] = kmeans_once(X, n, d, k, iterations, &rngs[r], trial + (size_t)r * k * d, &inertia[r], &errs[r]);
+    }
+    int rc = 0, best = -1;
+    for (int r = 0; r < restarts && !rc; r++) {
+        if (failed[r]) {
+            *err = errs[r];
+            rc = -1;
+        } else if (memcmp(&rngs[r], &starts[r + 1], sizeof *rngs)) /* the count above is wrong: a bug */
+            rc = segstream_err_set(err, "k-means: a restart drew other than %ld numbers", draws_per_restart(k));
+        else if (best < 0 || inertia[r] < inertia[best]) /* strict: ties keep the earlier restart */
+            best = r;
+    }
+    if (!rc) {
+        memcpy(centroids, trial + (size_t)best * k * d, (size_t)k * d * sizeof(float));
+        *rng = starts[restarts];
+    }
+    free(trial), free(inertia), free(starts), free(rngs), free(errs), free(failed);
+    return rc;
 }

@@ -2,7 +2,9 @@
  * blocked dot products equal cl_dots for every block shape (and a dot its
  * mirror, which the k-means bootstrap relies on), the fast fp16
  * decode equals the table for every half, and a full sweep's similarities
- * do not depend on the thread count and equal the per-event computation. */
+ * do not depend on the thread count and equal the per-event computation;
+ * the bootstrap's k-means restarts, run in parallel, give the bits of running
+ * them one after the other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include "helpers.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,12 +158,54 @@ static void sweep_same_bits_on_any_thread_count_and_as_per_event(void **state)
     }
 }
 
+/* cl_kmeans with 5 restarts on 1 and on 3 threads, and 5 calls of one
+ * restart each on one generator keeping the strictly best: the same
+ * centroids and the same generator state after. */
+static void kmeans_restarts_same_bits_in_parallel_and_one_by_one(void **state)
+{
+    (void)state;
+    enum { N = 300, D = 24, K = 7, RESTARTS = 5, ITER = 20 };
+    uint64_t s = 17;
+    float *X = malloc((size_t)N * D * sizeof(float));
+    assert_non_null(X);
+    for (long i = 0; i < N; i++)
+        t_vector(&s, D, (int)(t_next(&s) % K), 0.6, X + (size_t)i * D);
+    float got[2][K * D], ref[K * D], one[K * D];
+    cl_rng rng_got[2], rng_ref;
+    segstream_err err = {{0}};
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t ? 3 : 1);
+        cl_rng_seed(&rng_got[t], 42);
+        assert_int_equal(cl_kmeans(X, N, D, K, ITER, RESTARTS, &rng_got[t], got[t], &err), 0);
+    }
+    cl_rng_seed(&rng_ref, 42);
+    double best = INFINITY;
+    for (int r = 0; r < RESTARTS; r++) {
+        assert_int_equal(cl_kmeans(X, N, D, K, ITER, 1, &rng_ref, one, &err), 0);
+        float sims[N * K];
+        double inertia = cl_kmeans_inertia(X, N, D, one, K, sims);
+        if (inertia < best) {
+            best = inertia;
+            memcpy(ref, one, sizeof ref);
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        assert_memory_equal(got[t], ref, sizeof ref);
+        assert_memory_equal(&rng_got[t], &rng_ref, sizeof rng_ref);
+    }
+    /* a failing bootstrap says why, whatever thread failed */
+    assert_int_equal(cl_kmeans(X, K - 1, D, K, ITER, RESTARTS, &rng_ref, one, &err), -1);
+    assert_non_null(strstr(err.message, "vectors for k"));
+    free(X);
+}
+
 int main(void)
 {
     static segstream_profile_codec fp16 = SEGSTREAM_PROFILE_FP16, int8 = SEGSTREAM_PROFILE_INT8;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocked_dots_equal_per_user_dots),
         cmocka_unit_test(fp16_decode_equals_table_for_every_half),
+        cmocka_unit_test(kmeans_restarts_same_bits_in_parallel_and_one_by_one),
         cmocka_unit_test_prestate(sweep_same_bits_on_any_thread_count_and_as_per_event, &fp16),
         cmocka_unit_test_prestate(sweep_same_bits_on_any_thread_count_and_as_per_event, &int8),
     };
