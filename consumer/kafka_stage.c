@@ -187,7 +187,7 @@ typedef struct stage {
     segstream_stage_metrics m;
     segstream_http_server *http;
     int64_t last_input_ms, last_gauges_ms;
-    int64_t last_commit_ms; /* when a transaction last committed: the broker answered then */
+    int64_t last_commit_ms; /* when a transaction last committed or the group assigned: the broker answered then */
     bool assigned;
     /* Until then a partial assignment is held back (see whole_input_wait). */
     int64_t partial_until_ms, session_timeout_ms;
@@ -446,6 +446,32 @@ static bool holding_back(stage *s, int64_t now)
     return false;
 }
 
+/* Where to start each assigned partition: its committed offset (just read
+ * by on_assign), or without one the log's start, which is what
+ * auto.offset.reset=earliest means. Explicit offsets spare librdkafka 2.0 its
+ * own committed-offset fetch and, on a partition with no commit yet, an
+ * offset-reset path that starts fetching only after a 100 ms timer (seen in
+ * its debug log; a tenth of a second on every first assignment). NULL (out
+ * of memory): the caller assigns with INVALID offsets, librdkafka's way. */
+static rd_kafka_topic_partition_list_t *start_offsets(stage *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
+    if (!at)
+        return NULL;
+    for (int i = 0; i < at->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &at->elems[i];
+        int64_t committed = offset_in(s->positions, tp->topic, tp->partition, RD_KAFKA_OFFSET_INVALID);
+        int64_t low = 0, high = 0;
+        if (committed >= 0)
+            tp->offset = committed;
+        else if (!rd_kafka_query_watermark_offsets(s->consumer, tp->topic, tp->partition, &low, &high, 10000))
+            tp->offset = low;
+        else
+            tp->offset = RD_KAFKA_OFFSET_INVALID; /* librdkafka resets it as configured */
+    }
+    return at;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -456,9 +482,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
             rd_kafka_assign(rk, NULL);
             return;
         }
-        rd_kafka_assign(rk, parts); /* offsets INVALID = the group's committed ones */
+        rd_kafka_topic_partition_list_t *start_at = start_offsets(s, parts);
+        rd_kafka_assign(rk, start_at ? start_at : parts); /* offsets INVALID = the group's committed ones */
+        if (start_at)
+            rd_kafka_topic_partition_list_destroy(start_at);
         segstream_log_info("assigned %d partitions", parts->cnt);
-        s->last_input_ms = now_ms();
+        /* no readiness probe right away: it would wait behind the first fetch's long-poll, and hold the first batch */
+        s->last_input_ms = s->last_commit_ms = now_ms();
         s->assigned = true;
         segstream_http_set_ready(s->http, true, NULL);
         whole_input_wait(s, parts);
@@ -1316,6 +1346,12 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     if (conf_set(s->producer_conf, "transactional.id", s->txid, err) ||
         conf_set(s->producer_conf, "partitioner", "murmur2_random", err) ||
         conf_set(s->producer_conf, "message.max.bytes", s->scale_out ? "16777216" : "4194304", err))
+        return -1;
+    /* No linger unless kafka.linger.ms says otherwise: a batch's records are all produced before its
+     * commit, which waits for them, so lingering only adds its 5 ms (librdkafka's default) to every
+     * transaction (bench-e2e: commit 10.7 -> 4.2 ms a transaction) */
+    if (!segstream_config_get(cfg, "kafka.linger.ms") && !segstream_config_get(cfg, "kafka.queue.buffering.max.ms") &&
+        conf_set(s->producer_conf, "linger.ms", "0", err))
         return -1;
     char txn_timeout[32];
     size_t txn_timeout_size = sizeof txn_timeout;
