@@ -170,7 +170,8 @@ static const segstream_config_key keys[] = {
         "scale-out: the single-partition topic through which the group's instances share one model (needs "
         "cluster.shared_model=true; README \"Scale-out\"); empty: this instance keeps its model to itself"),
     BOOL("topics.create", "false",
-         "create missing topics at start (handy with the local broker; production topics belong to ops)"),
+         "create missing topics at start as deploy/kafka/topics.sh does (state and segments compacted); "
+         "handy with the local broker; production topics belong to ops"),
     STR("schema.registry.ids", "", check_schema_ids,
         "schema registry ids for Confluent framing, e.g. 12=interest_change,13=segment_change"),
 

@@ -70,7 +70,8 @@ void segstream_config_write_markdown(FILE *out)
     }
     fprintf(out, "| `kafka.*` | string | `kafka.bootstrap.servers=127.0.0.1:9092` | "
                  "passed to librdkafka without the prefix (checked at start); "
-                 "`kafka.group.id` and `kafka.transactional.id` are set from `group.id` and `instance.id` |\n");
+                 "`kafka.group.id` and `kafka.transactional.id` are set from `group.id` and `instance.id`; "
+                 "the stage's producer has `linger.ms=0` unless `kafka.linger.ms` is set |\n");
     fprintf(out, "\nEnvironment: `SEGSTREAM_` + the key upper-cased with `.` as `_` "
                  "(`cluster.half_life` -> `SEGSTREAM_CLUSTER_HALF_LIFE`; "
                  "`SEGSTREAM_KAFKA_SASL_PASSWORD` -> `kafka.sasl.password`). "

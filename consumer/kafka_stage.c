@@ -1359,17 +1359,24 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     if (rd_kafka_conf_get(s->producer_conf, "transaction.timeout.ms", txn_timeout, &txn_timeout_size) ==
         RD_KAFKA_CONF_OK)
         s->txn_timeout_ms = strtoll(txn_timeout, NULL, 10);
-    if (start_producer(s, err))
-        return -1;
+    /* before the producer: its metadata request for the output topics makes a broker with
+     * auto.create.topics.enable create missing ones with the broker's defaults */
     if (segstream_config_bool(cfg, "topics.create")) {
         char errstr[512];
         rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
         if (!admin)
             return segstream_err_set(err, "admin client: %s", errstr);
+        /* as deploy/kafka/topics.sh creates them: the catalog and the checkpoints compacted (a delete
+         * policy would drop checkpoint chunks older than retention.ms that the latest manifest still
+         * lists), checkpoint chunks and whole poison messages larger than the 1 MiB default */
+        static const char *const compacted[] = {"cleanup.policy", "compact", NULL};
+        static const char *const state_configs[] = {"cleanup.policy", "compact", "max.message.bytes", "8388608", NULL};
+        static const char *const dlq_configs[] = {"max.message.bytes", "2097152", NULL};
         const char *topics[] = {s->t_in, s->t_out, s->t_seg, s->t_state, s->t_dlq};
+        const char *const *configs[] = {NULL, NULL, compacted, state_configs, dlq_configs};
         int rc = 0;
         for (size_t i = 0; i < 5 && !rc; i++)
-            rc = segstream_cli_create_topic(admin, topics[i], 1, 30000, err);
+            rc = segstream_cli_create_topic_with(admin, topics[i], 1, configs[i], 30000, err);
         /* the model topic: one partition, every record kept (a partition's model may need the log from
          * its last checkpoint on), records of up to a partition's delta */
         static const char *const model_configs[] = {"retention.ms", "-1", "max.message.bytes", "16777216", NULL};
@@ -1379,6 +1386,8 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         if (rc)
             return -1;
     }
+    if (start_producer(s, err))
+        return -1;
 
     char errstr[512];
     rd_kafka_conf_t *cc = rd_kafka_conf_dup(s->base_conf);

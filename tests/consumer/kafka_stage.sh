@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kafka_stage.sh MODE - `segstream run` on Kafka against the real broker.
 #   e2e:     300 MovieLens events -> input topic -> `run -c props --exit-when-idle`
-#            -> output topic (read_committed) = file mode's changes on the same events.
+#            -> output topic (read_committed) = file mode's changes on the same events;
+#            topics.create made the state and catalog topics compacted.
 #   restart: the first 150 events, stop (idle), the other 150, run again -> the same
 #            output as one uninterrupted run: state from the state topic, offsets from
 #            the group, no duplicates, no gaps.
@@ -81,6 +82,13 @@ e2e)
   for m in 'segstream_events_in_total 300' 'segstream_transactions_total [1-9]' \
            'segstream_model_version [1-9]'; do
     grep -q "^$m" "$work/metrics.txt" || { cat "$work/metrics.txt"; echo "metrics: no '$m'"; exit 1; }
+  done
+  # topics.create made the topics as deploy/kafka/topics.sh does: checkpoints and catalog compacted
+  desc=$(timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$brokers" --describe --topic "$id-(state|seg|dlq)" 2>/dev/null | grep 'PartitionCount')
+  for want in "$id-state.*cleanup.policy=compact" "$id-state.*max.message.bytes=8388608" \
+              "$id-seg.*cleanup.policy=compact" "$id-dlq.*max.message.bytes=2097152"; do
+    grep -q "^Topic: $want" <<<"$desc" || { echo "$desc"; echo "topics.create: no topic config '$want'"; exit 1; }
   done ;;
 confluent)
   "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 --framing confluent --schema-id 17 < "$work/events.ndjson"
