@@ -256,3 +256,55 @@ int segstream_cli_create_topic_with(rd_kafka_t *rk, const char *topic, int parti
     rd_kafka_queue_destroy(q);
     return rc;
 }
+
+int segstream_cli_topic_configs(rd_kafka_t *rk, const char *topic, const char *const *names, char **values, size_t n,
+                                int timeout_ms, segstream_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        values[i] = NULL;
+    char errstr[512];
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    if (!cr)
+        return segstream_err_set(err, "describing topic %s: out of memory", topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(ao, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_DescribeConfigs(rk, &cr, 1, ao, q);
+    int rc = segstream_err_set(err, "describing topic %s: no answer within %d ms", topic, timeout_ms);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    if (ev && rd_kafka_event_error(ev)) {
+        rc = segstream_err_set(err, "describing topic %s: %s", topic, rd_kafka_event_error_string(ev));
+    } else if (ev) {
+        const rd_kafka_DescribeConfigs_result_t *res = rd_kafka_event_DescribeConfigs_result(ev);
+        size_t nr = 0;
+        const rd_kafka_ConfigResource_t **rs = res ? rd_kafka_DescribeConfigs_result_resources(res, &nr) : NULL;
+        rd_kafka_resp_err_t rerr = nr ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR_UNKNOWN;
+        if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            rc = 1;
+        } else if (rerr) {
+            const char *why = nr ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
+            rc = segstream_err_set(err, "describing topic %s: %s", topic, why ? why : rd_kafka_err2str(rerr));
+        } else {
+            size_t ne = 0;
+            const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(rs[0], &ne);
+            rc = 0;
+            for (size_t e = 0; e < ne && !rc; e++)
+                for (size_t i = 0; i < n && !rc; i++) {
+                    const char *value = rd_kafka_ConfigEntry_value(entries[e]);
+                    if (values[i] || strcmp(rd_kafka_ConfigEntry_name(entries[e]), names[i]) || !value)
+                        continue;
+                    if (!(values[i] = strdup(value)))
+                        rc = segstream_err_set(err, "describing topic %s: out of memory", topic);
+                }
+            if (rc)
+                for (size_t i = 0; i < n; i++)
+                    free(values[i]), values[i] = NULL;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_ConfigResource_destroy(cr);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}

@@ -55,6 +55,13 @@ int segstream_cli_create_topic(rd_kafka_t *rk, const char *topic, int partitions
 int segstream_cli_create_topic_with(rd_kafka_t *rk, const char *topic, int partitions, const char *const *configs,
                                     int timeout_ms, segstream_err *err);
 
+/* The values of `topic`'s configs named in names[0..n) (as the broker applies
+ * them, defaults included) into values[i] (malloc'd; NULL when the broker does
+ * not list the name). Returns 0; 1 when the topic does not exist; or -1 with
+ * err (no answer, not allowed to describe). Blocks; any thread. */
+int segstream_cli_topic_configs(rd_kafka_t *rk, const char *topic, const char *const *names, char **values, size_t n,
+                                int timeout_ms, segstream_err *err);
+
 /* --- Failures retrying cannot fix. librdkafka retries a broker connection
  * for ever, so a wrong password or an untrusted certificate otherwise shows
  * only as a call timing out (init_transactions: a minute later). The record

@@ -1258,6 +1258,60 @@ static bool barrier_due(stage *s, bool *waiting)
 }
 
 /* Everything up to a running consumer. */
+/* topics.create: the topics as deploy/kafka/topics.sh creates them: the catalog
+ * and the checkpoints compacted, checkpoint chunks and whole poison messages
+ * larger than the 1 MiB default; the model topic with one partition, every
+ * record kept (a partition's model may need the log from its last checkpoint
+ * on) and records of up to a partition's delta. */
+static int create_topics(stage *s, rd_kafka_t *admin, segstream_err *err)
+{
+    static const char *const compacted[] = {"cleanup.policy", "compact", NULL};
+    static const char *const state_configs[] = {"cleanup.policy", "compact", "max.message.bytes", "8388608", NULL};
+    static const char *const dlq_configs[] = {"max.message.bytes", "2097152", NULL};
+    static const char *const model_configs[] = {"retention.ms", "-1", "max.message.bytes", "16777216", NULL};
+    const char *topics[] = {s->t_in, s->t_out, s->t_seg, s->t_state, s->t_dlq, s->t_model};
+    const char *const *configs[] = {NULL, NULL, compacted, state_configs, dlq_configs, model_configs};
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++)
+        if (topics[i] && segstream_cli_create_topic_with(admin, topics[i], 1, configs[i], 30000, err))
+            return -1;
+    return 0;
+}
+
+/* The latest checkpoint lists chunks written long ago (those that did not
+ * change since), so the state topic must never delete by age or size: it is
+ * compacted, or keeps everything. A topic that does not exist is refused too
+ * (the producer would have the broker create it with its defaults). Brokers
+ * that do not let us describe the topic only get a warning. */
+static int check_state_topic(stage *s, rd_kafka_t *admin, segstream_err *err)
+{
+    static const char *const names[] = {"cleanup.policy", "retention.ms", "retention.bytes"};
+    char *v[3];
+    segstream_err derr = {{0}};
+    int found = segstream_cli_topic_configs(admin, s->t_state, names, v, 3, 30000, &derr);
+    if (found < 0) {
+        segstream_log_warn("topics.state: could not check the configs of %s (%s)", s->t_state, derr.message);
+        return 0;
+    }
+    if (found == 1)
+        return segstream_err_set(err,
+                                 "topics.state: topic %s does not exist; create it compacted "
+                                 "(deploy/kafka/topics.sh) or set topics.create=true",
+                                 s->t_state);
+    const char *policy = v[0] ? v[0] : "delete"; /* the broker's default */
+    bool deletes = strstr(policy, "delete") || !strstr(policy, "compact");
+    bool keeps_all = v[1] && !strcmp(v[1], "-1") && (!v[2] || !strcmp(v[2], "-1"));
+    int rc = 0;
+    if (deletes && !keeps_all)
+        rc = segstream_err_set(err,
+                               "topics.state: topic %s has cleanup.policy=%s (retention.ms=%s, retention.bytes=%s): "
+                               "the broker would delete checkpoint chunks the latest checkpoint still needs; "
+                               "set cleanup.policy=compact on it",
+                               s->t_state, policy, v[1] ? v[1] : "?", v[2] ? v[2] : "?");
+    for (int i = 0; i < 3; i++)
+        free(v[i]);
+    return rc;
+}
+
 static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
 {
     const segstream_kafka_stage_options *o = s->o;
@@ -1361,35 +1415,19 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
         s->txn_timeout_ms = strtoll(txn_timeout, NULL, 10);
     /* before the producer: its metadata request for the output topics makes a broker with
      * auto.create.topics.enable create missing ones with the broker's defaults */
-    if (segstream_config_bool(cfg, "topics.create")) {
-        char errstr[512];
-        rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
-        if (!admin)
-            return segstream_err_set(err, "admin client: %s", errstr);
-        /* as deploy/kafka/topics.sh creates them: the catalog and the checkpoints compacted (a delete
-         * policy would drop checkpoint chunks older than retention.ms that the latest manifest still
-         * lists), checkpoint chunks and whole poison messages larger than the 1 MiB default */
-        static const char *const compacted[] = {"cleanup.policy", "compact", NULL};
-        static const char *const state_configs[] = {"cleanup.policy", "compact", "max.message.bytes", "8388608", NULL};
-        static const char *const dlq_configs[] = {"max.message.bytes", "2097152", NULL};
-        const char *topics[] = {s->t_in, s->t_out, s->t_seg, s->t_state, s->t_dlq};
-        const char *const *configs[] = {NULL, NULL, compacted, state_configs, dlq_configs};
-        int rc = 0;
-        for (size_t i = 0; i < 5 && !rc; i++)
-            rc = segstream_cli_create_topic_with(admin, topics[i], 1, configs[i], 30000, err);
-        /* the model topic: one partition, every record kept (a partition's model may need the log from
-         * its last checkpoint on), records of up to a partition's delta */
-        static const char *const model_configs[] = {"retention.ms", "-1", "max.message.bytes", "16777216", NULL};
-        if (!rc && s->t_model)
-            rc = segstream_cli_create_topic_with(admin, s->t_model, 1, model_configs, 30000, err);
-        rd_kafka_destroy(admin);
-        if (rc)
-            return -1;
-    }
+    char errstr[512];
+    rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
+    if (!admin)
+        return segstream_err_set(err, "admin client: %s", errstr);
+    int rc = segstream_config_bool(cfg, "topics.create") ? create_topics(s, admin, err) : 0;
+    if (!rc && !s->replay) /* a replay writes no checkpoints */
+        rc = check_state_topic(s, admin, err);
+    rd_kafka_destroy(admin);
+    if (rc)
+        return -1;
     if (start_producer(s, err))
         return -1;
 
-    char errstr[512];
     rd_kafka_conf_t *cc = rd_kafka_conf_dup(s->base_conf);
     if (conf_set(cc, "group.id", group, err) || conf_set(cc, "partition.assignment.strategy", "range", err) ||
         conf_set(cc, "enable.auto.commit", "false", err) || conf_set(cc, "isolation.level", "read_committed", err) ||

@@ -2,7 +2,8 @@
 # kafka_stage.sh MODE - `segstream run` on Kafka against the real broker.
 #   e2e:     300 MovieLens events -> input topic -> `run -c props --exit-when-idle`
 #            -> output topic (read_committed) = file mode's changes on the same events;
-#            topics.create made the state and catalog topics compacted.
+#            topics.create made the state and catalog topics compacted; a state topic
+#            that deletes by age, or none, is refused at start.
 #   restart: the first 150 events, stop (idle), the other 150, run again -> the same
 #            output as one uninterrupted run: state from the state topic, offsets from
 #            the group, no duplicates, no gaps.
@@ -45,7 +46,7 @@ id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
 brokers=${SEGSTREAM_BROKERS:-127.0.0.1:9092}
 cleanup() {
   [ -n "${SEGSTREAM_KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
-  for t in in out seg state dlq unmapped-out r-out r-seg r-state r-dlq; do
+  for t in in out seg state dlq unmapped-out r-out r-seg r-state r-dlq badstate nostate; do
     timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
       --bootstrap-server "$brokers" --delete --topic "$id-$t" >/dev/null 2>&1 || true
   done
@@ -89,6 +90,16 @@ e2e)
   for want in "$id-state.*cleanup.policy=compact" "$id-state.*max.message.bytes=8388608" \
               "$id-seg.*cleanup.policy=compact" "$id-dlq.*max.message.bytes=2097152"; do
     grep -q "^Topic: $want" <<<"$desc" || { echo "$desc"; echo "topics.create: no topic config '$want'"; exit 1; }
+  done
+  # a state topic that deletes by age (the broker's default policy), and a missing one: refused at start
+  timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$brokers" --create --topic "$id-badstate" --partitions 1 --replication-factor 1 >/dev/null
+  for bad in badstate nostate; do
+    if "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= --set topics.create=false \
+         --set topics.state="$id-$bad" --exit-when-idle 1 2> "$work/bad.log"; then
+      cat "$work/bad.log"; echo "the stage started with topics.state=$id-$bad"; exit 1
+    fi
+    grep -q "\"msg\":\"fatal: topics.state: topic $id-$bad" "$work/bad.log" || { cat "$work/bad.log"; exit 1; }
   done ;;
 confluent)
   "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 --framing confluent --schema-id 17 < "$work/events.ndjson"
