@@ -49,6 +49,11 @@
  *   instance took our transactional id) and pipeline failures stop at once;
  *   but a fencing after our transaction stayed open past transaction.timeout.ms
  *   (the broker aborted it: this process stalled) is recovered like the others.
+ * - Start: topics.create makes the topics before the producer exists (its
+ *   metadata request would have the broker create them with its defaults);
+ *   a state topic that could delete chunks the latest checkpoint still lists
+ *   is refused. Partitions are assigned at explicit offsets (the committed
+ *   ones, read on assignment anyway), so fetching starts at once.
  * - Back-pressure: a partition whose buffered events reach four batches is
  *   paused until it drains to one batch, so a partition far ahead in event
  *   time cannot fill memory while another one is waited for; producing waits
