@@ -1262,7 +1262,6 @@ static bool barrier_due(stage *s, bool *waiting)
     return ready || join;
 }
 
-/* Everything up to a running consumer. */
 /* topics.create: the topics as deploy/kafka/topics.sh creates them: the catalog
  * and the checkpoints compacted, checkpoint chunks and whole poison messages
  * larger than the 1 MiB default; the model topic with one partition, every
@@ -1317,6 +1316,7 @@ static int check_state_topic(stage *s, rd_kafka_t *admin, segstream_err *err)
     return rc;
 }
 
+/* Everything up to a running consumer. */
 static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
 {
     const segstream_kafka_stage_options *o = s->o;
@@ -1424,7 +1424,10 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->base_conf), errstr, sizeof errstr);
     if (!admin)
         return segstream_err_set(err, "admin client: %s", errstr);
-    int rc = segstream_config_bool(cfg, "topics.create") ? create_topics(s, admin, err) : 0;
+    /* bad credentials or no broker: a clear error now, not an admin request's timeout */
+    int rc = segstream_kafka_wait_connected(admin, 60000, err);
+    if (!rc && segstream_config_bool(cfg, "topics.create"))
+        rc = create_topics(s, admin, err);
     if (!rc && !s->replay) /* a replay writes no checkpoints */
         rc = check_state_topic(s, admin, err);
     rd_kafka_destroy(admin);
