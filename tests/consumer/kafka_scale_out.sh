@@ -123,10 +123,14 @@ if [ "$mode" = kill ]; then
   sleep 3
   run three 3
 fi
+# failure_log LOG: a sanitizer's report whole (its stack is what tells the bug), else the log's end
+failure_log() {
+  if grep -q '^==[0-9]*==ERROR' "$1"; then sed -n '/^==[0-9]*==ERROR/,$p' "$1" | head -n 120; else tail -n 30 "$1"; fi
+}
 instances=(0 1 2)
 [ "$mode" = kill ] && instances=(0 2 3)
 for i in "${instances[@]}"; do
-  wait "${pids[$i]}" || { tail -n 30 "$work/three-$i.log"; fail "instance $i of three failed"; }
+  wait "${pids[$i]}" || { failure_log "$work/three-$i.log"; fail "instance $i of three failed"; }
 done
 pids=()
 for i in 0 1 2 $([ "$mode" = kill ] && echo 3); do
