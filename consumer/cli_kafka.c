@@ -51,12 +51,16 @@ void segstream_kafka_record_error(rd_kafka_t *rk, int code, const char *reason)
         if (auth) {
             conf_value(conf, "sasl.mechanisms", mechanism, sizeof mechanism);
             conf_value(conf, "sasl.username", user, sizeof user);
-            snprintf(what, sizeof what, "kafka: authentication failed (%s, SASL %s as user %s): %s", protocol,
-                     mechanism, user, reason ? reason : rd_kafka_err2str(e));
+            snprintf(what, sizeof what,
+                     "kafka: authentication failed (%s, SASL %s as user %s): %s; check kafka.sasl.username, "
+                     "kafka.sasl.password (or SEGSTREAM_KAFKA_SASL_PASSWORD[_FILE]) and kafka.sasl.mechanisms",
+                     protocol, mechanism, user, reason ? reason : rd_kafka_err2str(e));
         } else {
             conf_value(conf, "ssl.ca.location", ca, sizeof ca);
-            snprintf(what, sizeof what, "kafka: TLS handshake failed (%s, ssl.ca.location %s): %s", protocol, ca,
-                     reason ? reason : rd_kafka_err2str(e));
+            snprintf(what, sizeof what,
+                     "kafka: TLS handshake failed (%s, ssl.ca.location %s): %s; set kafka.ssl.ca.location to the "
+                     "CA that signed the brokers' certificates",
+                     protocol, ca, reason ? reason : rd_kafka_err2str(e));
         }
     }
     pthread_mutex_lock(&g_watch.lock);
@@ -113,8 +117,10 @@ int segstream_kafka_wait_connected(rd_kafka_t *rk, int timeout_ms, segstream_err
             pthread_mutex_lock(&g_watch.lock);
             memcpy(last, g_watch.last, sizeof last);
             pthread_mutex_unlock(&g_watch.lock);
-            return segstream_err_set(err, "kafka: no broker of %s answered within %.1f s: %s", brokers,
-                                     timeout_ms / 1000.0, last[0] ? last : rd_kafka_err2str(e));
+            return segstream_err_set(err,
+                                     "kafka.bootstrap.servers = %s: no broker answered within %.1f s (%s); check "
+                                     "the host names and ports and that the brokers run and are reachable",
+                                     brokers, timeout_ms / 1000.0, last[0] ? last : rd_kafka_err2str(e));
         }
     }
 }

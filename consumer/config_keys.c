@@ -190,6 +190,9 @@ static const segstream_config_key keys[] = {
         "across partitions); 0 = not at all once it is caught up"),
     DUR("pipeline.idle_timeout", "0", 0, 3650 * DAY,
         "stop after this long without input (for backfills); 0 = run until stopped"),
+    DUR("pipeline.broker_wait", "60s", SEC, HOUR,
+        "how long the stage waits at start for a broker to answer before it stops with an error naming "
+        "kafka.bootstrap.servers"),
     STR("metrics.listen", "127.0.0.1:9464", check_listen,
         "host:port of /metrics, /healthz, /readyz (:port = every address); empty disables"),
     ENUM("log.level", "info", "debug|info|warn|error", "least severe level written to the JSON log on stderr"),

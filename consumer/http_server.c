@@ -6,6 +6,7 @@
 #include "consumer/log.h"
 
 #include <microhttpd.h>
+#include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #define REASON_MAX 256
@@ -150,6 +152,36 @@ static int split_listen(const char *listen, char *host, size_t hsize, char *port
     return 0;
 }
 
+/* A listening socket on the first address of ai, or -1 with an error that
+ * names the setting, the cause and the fix. */
+static int listen_socket(const struct addrinfo *ai, const char *listen_at, segstream_err *err)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return segstream_err_set(err, "metrics.listen = %s: cannot open a socket: %s", listen_at, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* a restart need not wait out TIME_WAIT */
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    if (e == EADDRINUSE)
+        segstream_err_set(err,
+                          "metrics.listen = %s: the address is in use (another segstream instance or program "
+                          "serves there); set metrics.listen to a free port, e.g. 127.0.0.1:0 for any free one, "
+                          "or to nothing to turn the endpoint off",
+                          listen_at);
+    else if (e == EADDRNOTAVAIL)
+        segstream_err_set(err, "metrics.listen = %s: no interface of this host has that address; use one of its "
+                               "addresses, or 0.0.0.0 for all", listen_at);
+    else if (e == EACCES)
+        segstream_err_set(err, "metrics.listen = %s: not allowed to listen there (ports below 1024 need "
+                               "privileges); use a port of 1024 or above", listen_at);
+    else
+        segstream_err_set(err, "metrics.listen = %s: cannot listen: %s", listen_at, strerror(e));
+    return -1;
+}
+
 int segstream_http_start(const segstream_http_options *opts, segstream_http_server **out, segstream_err *err)
 {
     *out = NULL;
@@ -178,18 +210,25 @@ int segstream_http_start(const segstream_http_options *opts, segstream_http_serv
     pthread_mutex_init(&srv->lock, NULL);
     snprintf(srv->reason, sizeof srv->reason, "starting");
     atomic_init(&srv->starting, true);
+    /* The socket is ours, so a bind failure comes with its errno (a port in
+     * use is the common one: a second instance on the same host). */
+    int fd = listen_socket(ai, opts->listen, err);
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return -1;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    /* MHD_OPTION_EXTERNAL_LOGGER must come first: options before it log to stderr */
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv,
-                                   MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                                    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+                                   MHD_OPTION_LISTEN_SOCKET, fd,
                                    MHD_OPTION_CONNECTION_LIMIT, 64u,
                                    MHD_OPTION_CONNECTION_TIMEOUT, 10u,
                                    MHD_OPTION_END);
     atomic_store(&srv->starting, false);
-    freeaddrinfo(ai);
-    if (!srv->daemon) {
+    if (!srv->daemon) { /* fd stays open: whether MHD closed it is not said; we are stopping */
         segstream_err_set(err, "metrics.listen = %s: cannot serve: %s", opts->listen,
                           srv->start_error[0] ? srv->start_error : "libmicrohttpd refused to start");
         pthread_mutex_destroy(&srv->lock);
@@ -235,7 +274,7 @@ void segstream_http_stop(segstream_http_server *srv)
 {
     if (!srv)
         return;
-    MHD_stop_daemon(srv->daemon);
+    MHD_stop_daemon(srv->daemon); /* closes the listening socket too */
     pthread_mutex_destroy(&srv->lock);
     free(srv);
 }

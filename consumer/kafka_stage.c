@@ -1055,7 +1055,8 @@ static int start_producer(stage *s, segstream_err *err)
     }
     /* wrong credentials or an unreachable cluster: a clear error now, not a
      * minute of init_transactions retries */
-    if (segstream_kafka_wait_connected(s->producer, 60000, err))
+    if (segstream_kafka_wait_connected(s->producer, (int)segstream_config_duration_ms(s->cfg, "pipeline.broker_wait"),
+                                       err))
         return -1;
     rd_kafka_error_t *ke = txn_retrying(s, TXN_INIT, NULL, 60000);
     if (ke) {
@@ -1316,6 +1317,28 @@ static int check_state_topic(stage *s, rd_kafka_t *admin, segstream_err *err)
     return rc;
 }
 
+/* A missing input topic would leave the consumer waiting for an assignment
+ * for ever, with nothing in the log: refuse it at start. A broker that does
+ * not let us describe the topic only gets a warning. */
+static int check_input_topic(stage *s, rd_kafka_t *admin, segstream_err *err)
+{
+    static const char *const names[] = {"cleanup.policy"};
+    char *v[1];
+    segstream_err derr = {{0}};
+    int found = segstream_cli_topic_configs(admin, s->t_in, names, v, 1, 30000, &derr);
+    if (found < 0) {
+        segstream_log_warn("topics.input: could not check that %s exists (%s)", s->t_in, derr.message);
+        return 0;
+    }
+    free(v[0]);
+    if (found == 1)
+        return segstream_err_set(err,
+                                 "topics.input: topic %s does not exist on the cluster; create it "
+                                 "(deploy/kafka/topics.sh), set topics.create=true, or name an existing topic",
+                                 s->t_in);
+    return 0;
+}
+
 /* Everything up to a running consumer. */
 static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
 {
@@ -1425,9 +1448,11 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     if (!admin)
         return segstream_err_set(err, "admin client: %s", errstr);
     /* bad credentials or no broker: a clear error now, not an admin request's timeout */
-    int rc = segstream_kafka_wait_connected(admin, 60000, err);
+    int rc = segstream_kafka_wait_connected(admin, (int)segstream_config_duration_ms(cfg, "pipeline.broker_wait"), err);
     if (!rc && segstream_config_bool(cfg, "topics.create"))
         rc = create_topics(s, admin, err);
+    if (!rc)
+        rc = check_input_topic(s, admin, err);
     if (!rc && !s->replay) /* a replay writes no checkpoints */
         rc = check_state_topic(s, admin, err);
     rd_kafka_destroy(admin);

@@ -164,8 +164,15 @@ segstream_pipeline *segstream_pipeline_open(const segstream_stage_settings *sett
                    : settings->encoder_precision == 1 ? SEGSTREAM_PRECISION_BF16
                                                       : SEGSTREAM_PRECISION_F32;
     p->enc = segstream_encoder_open(settings->model_dir, &eo, err);
-    if (!p->enc)
-        goto fail;
+    if (!p->enc) { /* the setting, the cause, the fix: in one line */
+        segstream_err cause = *err;
+        segstream_err_set(err,
+                          "model.path = %s: %s; point model.path at a sentence-transformers folder with "
+                          "config.json, vocab.txt and model.safetensors (tools/fetch-model installs all-MiniLM-L6-v2)",
+                          settings->model_dir, cause.message);
+        segstream_pipeline_close(p);
+        return NULL;
+    }
     p->tok = segstream_encoder_tokenizer(p->enc);
     p->dim = segstream_encoder_dim(p->enc);
     p->cluster = segstream_stage_cluster_create(&p->settings, p->dim, err);

@@ -135,7 +135,7 @@ fails_fast() {
 
 step "a wrong password: the stage and the tools stop at once"
 wrong="wrong-$password"
-SEGSTREAM_KAFKA_SASL_PASSWORD=$wrong fails_fast 'authentication failed \(SASL_SSL, SASL SCRAM-SHA-512 as user segstream-test\)' \
+SEGSTREAM_KAFKA_SASL_PASSWORD=$wrong fails_fast 'authentication failed \(SASL_SSL, SASL SCRAM-SHA-512 as user segstream-test\).*check kafka.sasl.username, kafka.sasl.password' \
   stage-wrong.log "$bin" run -c "$work/sasl.properties" --set metrics.listen= --set group.id="$id-w" \
   --set instance.id=wrong --exit-when-idle 5
 SEGSTREAM_KAFKA_SASL_PASSWORD=$wrong fails_fast 'authentication failed' consume-wrong.log \
