@@ -202,6 +202,14 @@ typedef struct stage {
      * commit of this process succeeds on the broker, but the stage is told
      * a fatal error, as when the EndTxn response is lost. 0 = off. */
     long lose_commit_at, commits;
+    /* Fault injection for tests (SEGSTREAM_TEST_FENCE=STEP:N): at STEP of the
+     * Nth transaction (begin, produce, barrier, offsets, commit) or after the
+     * Nth assignment (assign), a second producer with our transactional id
+     * fences ours, as the broker does when it aborts a transaction left open
+     * past transaction.timeout.ms; the stage recovers it like that stall. */
+    char fence_step[16];
+    long fence_at, txns, assignments, publishes;
+    bool fence_injected;
     /* Scale-out (topics.model): one model per owned partition (stage_cluster.h),
      * barriers through the model topic (model_log.h) */
     bool scale_out;
@@ -213,6 +221,10 @@ typedef struct stage {
     size_t fresh_model_len;
     bool join_barrier; /* the next transaction gives our deltas without an event asking */
     int64_t txn_began_ms, txn_timeout_ms; /* the open transaction's start; the producer's limit */
+    /* The longest a transaction stayed open since the last commit: the broker may fence us
+     * for an earlier transaction that overran (its timeout check runs periodically), after
+     * we aborted that one ourselves and began the next. */
+    int64_t longest_open_ms;
 } stage;
 
 static void drop_batch(stage *s)
@@ -477,6 +489,23 @@ static rd_kafka_topic_partition_list_t *start_offsets(stage *s, const rd_kafka_t
     return at;
 }
 
+/* SEGSTREAM_TEST_FENCE: fences our producer at the count-th time step comes. */
+static void test_fence(stage *s, const char *step, long count)
+{
+    if (!s->fence_at || s->fence_injected || count != s->fence_at || strcmp(step, s->fence_step))
+        return;
+    s->fence_injected = true;
+    char errstr[512];
+    rd_kafka_t *other = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(s->producer_conf), errstr, sizeof errstr);
+    rd_kafka_error_t *ke = other ? rd_kafka_init_transactions(other, 30000) : NULL;
+    segstream_log_warn("injected fencing at %s %ld (SEGSTREAM_TEST_FENCE): %s", step, count,
+                       !other ? errstr : ke ? rd_kafka_error_string(ke) : "another producer took transactional id");
+    if (ke)
+        rd_kafka_error_destroy(ke);
+    if (other)
+        rd_kafka_destroy(other);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -497,6 +526,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         s->assigned = true;
         segstream_http_set_ready(s->http, true, NULL);
         whole_input_wait(s, parts);
+        test_fence(s, "assign", ++s->assignments);
     } else {
         /* No transaction is open while polling: what was buffered is dropped
          * and comes again from the committed offsets. */
@@ -644,8 +674,20 @@ static int rewind_to_committed(stage *s, bool reread, segstream_err *err)
     return merge_reset(s, err);
 }
 
+/* How long the current transaction has been open, noted in longest_open_ms. */
+static int64_t note_open(stage *s)
+{
+    if (!s->txn_began_ms)
+        return 0;
+    int64_t open_ms = now_ms() - s->txn_began_ms;
+    if (open_ms > s->longest_open_ms)
+        s->longest_open_ms = open_ms;
+    return open_ms;
+}
+
 static int abort_and_rewind(stage *s, segstream_err *err)
 {
+    note_open(s);
     segstream_http_set_ready(s->http, false, "aborting a transaction and rewinding");
     rd_kafka_error_t *ke = rd_kafka_abort_transaction(s->producer, 60000);
     if (ke) {
@@ -680,6 +722,7 @@ typedef enum txn_step { TXN_INIT, TXN_BEGIN, TXN_SEND_OFFSETS, TXN_COMMIT } txn_
 
 static rd_kafka_error_t *txn_call(stage *s, txn_step step, const rd_kafka_topic_partition_list_t *offsets)
 {
+    note_open(s);
     switch (step) {
     case TXN_INIT: return rd_kafka_init_transactions(s->producer, TXN_STEP_TIMEOUT_MS);
     case TXN_BEGIN: return rd_kafka_begin_transaction(s->producer);
@@ -876,6 +919,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     int t = txn_result(s, txn_retrying(s, TXN_BEGIN, NULL, 30000), "begin_transaction", err);
     if (t)
         goto txn_done;
+    test_fence(s, "begin", ++s->txns);
     segstream_pipeline_sink sink = {s, on_change, on_segment, on_dead_letter};
     if (!s->scale_out && undecodable_dead_letters(s, n, err))
         goto pipeline_failed;
@@ -907,6 +951,8 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
             cut = applied < k ? batch_of[applied] : n;
             at_barrier = st.seq_min == st.seq_max;
         }
+        if (at_barrier || s->join_barrier)
+            test_fence(s, "barrier", ++s->publishes);
         if ((at_barrier || s->join_barrier) && publish_deltas(s, err))
             goto pipeline_failed;
     } else if (segstream_pipeline_process(s->p, pev, k, &sink, err)) {
@@ -918,6 +964,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     }
     if (s->scale_out && undecodable_dead_letters(s, cut, err)) /* only now is the cut known */
         goto pipeline_failed;
+    test_fence(s, "produce", s->txns);
     t_snapshot = now_fms();
     if (segstream_pipeline_snapshot(s->p, &blob, &blob_len, err))
         goto pipeline_failed;
@@ -935,11 +982,13 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
         if (s->positions->elems[i].offset >= 0)
             set_offset_in(offsets, s->positions->elems[i].topic, s->positions->elems[i].partition,
                           s->positions->elems[i].offset);
+    test_fence(s, "offsets", s->txns);
     if (offsets->cnt) /* none: nothing was ever committed, and no event went through yet */
         t = txn_result(s, txn_retrying(s, TXN_SEND_OFFSETS, offsets, 120000), "send_offsets_to_transaction", err);
     if (t)
         goto txn_done;
     t_commit = now_fms();
+    test_fence(s, "commit", s->txns);
     t = txn_result(s, txn_retrying(s, TXN_COMMIT, NULL, 300000), "commit_transaction", err);
     if (t)
         goto txn_done;
@@ -957,6 +1006,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     for (int i = 0; i < offsets->cnt; i++)
         set_offset_in(s->positions, offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset);
     s->producer_restarts = 0;
+    s->longest_open_ms = 0;
     s->last_commit_ms = now_ms();
     segstream_pipeline_get_stats(s->p, &after);
     segstream_counter_add(s->m.events_in, cut);
@@ -997,6 +1047,7 @@ static int process_batch(stage *s, bool *producer_fatal, segstream_err *err)
     rc = 0;
     goto done;
 pipeline_failed:
+    note_open(s);
     if (rd_kafka_fatal_error(s->producer, NULL, 0)) { /* a produce call met the producer's fatal error */
         *producer_fatal = true;
         goto done;
@@ -1081,13 +1132,19 @@ static int restart_producer(stage *s, segstream_err *err)
     /* Fenced: another instance took our transactional id, or the broker aborted our
      * transaction because it stayed open past transaction.timeout.ms, which bumps the
      * epoch the same way. The second (this process stalled: a pause, a frozen VM) is
-     * recovered like any fatal producer error; the first stops us. */
-    if (fenced(s->producer)) {
-        int64_t open_ms = now_ms() - s->txn_began_ms;
-        if (!s->txn_began_ms || open_ms < s->txn_timeout_ms)
+     * recovered like any fatal producer error; the first stops us. The overrun may
+     * have been an earlier transaction since the last commit: the broker's timeout
+     * check runs every few seconds, so its fencing can land in the transaction after
+     * the one that overran (which we aborted ourselves when its step failed). */
+    if (fenced(s->producer) && s->fence_injected && s->fence_at > 0) {
+        s->fence_at = 0; /* once */
+        segstream_log_warn("fenced by the injected producer (SEGSTREAM_TEST_FENCE): recovered as a stall");
+    } else if (fenced(s->producer)) {
+        note_open(s);
+        if (s->longest_open_ms < s->txn_timeout_ms)
             return segstream_err_prefix(err, "fenced: another instance uses transactional id %s", s->txid);
-        segstream_log_warn("our transaction was open for %.1f s, past transaction.timeout.ms (%.1f s): the broker "
-                           "aborted it (this process stalled?)", (double)open_ms / 1000,
+        segstream_log_warn("a transaction was open for %.1f s, past transaction.timeout.ms (%.1f s): the broker "
+                           "aborted it (this process stalled?)", (double)s->longest_open_ms / 1000,
                            (double)s->txn_timeout_ms / 1000);
     }
     if (++s->producer_restarts > MAX_PRODUCER_RESTARTS)
@@ -1360,6 +1417,19 @@ static int start(stage *s, segstream_metrics *metrics, segstream_err *err)
     s->max_bytes = segstream_config_int(cfg, "batch.max_bytes");
     const char *lose = getenv("SEGSTREAM_TEST_LOSE_COMMIT");
     s->lose_commit_at = lose ? strtol(lose, NULL, 10) : 0;
+    const char *fence = getenv("SEGSTREAM_TEST_FENCE");
+    if (fence && *fence) {
+        const char *colon = strchr(fence, ':');
+        static const char *const steps[] = {"begin", "produce", "barrier", "offsets", "commit", "assign"};
+        size_t len = colon ? (size_t)(colon - fence) : 0;
+        for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+            if (len == strlen(steps[i]) && !strncmp(fence, steps[i], len))
+                snprintf(s->fence_step, sizeof s->fence_step, "%s", steps[i]);
+        s->fence_at = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (!s->fence_step[0] || s->fence_at <= 0)
+            return segstream_err_set(err, "SEGSTREAM_TEST_FENCE=%s: expected STEP:N, STEP one of begin, produce, "
+                                          "barrier, offsets, commit, assign, and N >= 1", fence);
+    }
     s->partition_idle_ms = s->replay ? INT64_MAX / 4 : segstream_config_duration_ms(cfg, "pipeline.partition_idle");
     s->positions = rd_kafka_topic_partition_list_new(1);
     s->paused = rd_kafka_topic_partition_list_new(4);
@@ -1612,12 +1682,21 @@ fail:
     alarm(STOP_GRACE_SECONDS);
     segstream_log_error("fatal: %s", err.message);
 done:
+    /* The consumer goes first: closing it (rd_kafka_destroy closes one still
+     * open, after a fatal error) revokes the assignment through rebalance_cb,
+     * which uses the batch, the merge and the positions. */
+    if (s.consumer) {
+        if (status) { /* not closed yet */
+            if (s.paused)
+                resume_all(&s);
+            rd_kafka_consumer_close(s.consumer);
+        }
+        rd_kafka_destroy(s.consumer);
+    }
     drop_batch(&s);
     if (s.merge)
         segstream_merge_free(s.merge, pending_free);
     free(s.batch);
-    if (s.consumer)
-        rd_kafka_destroy(s.consumer);
     if (s.model_reader) {
         rd_kafka_consumer_close(s.model_reader);
         rd_kafka_destroy(s.model_reader);

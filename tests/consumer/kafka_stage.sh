@@ -25,6 +25,14 @@
 #            EndTxn's response is lost): it recreates the producer and takes state and
 #            offsets back from the topics, not from its own older copy (which would
 #            write that batch twice) -> the same output as e2e.
+#   fence:   300 events in batches of 10, run once per step of a transaction (begin,
+#            produce, offsets, commit) and after the assignment: at that step of the
+#            third transaction a second producer with the stage's transactional id
+#            fences it (SEGSTREAM_TEST_FENCE, as the broker does to a transaction left
+#            open past transaction.timeout.ms); the stage recreates its producer, reads
+#            state and offsets back and goes on -> each run's output = file mode's. The
+#            same at the second barrier publish of a one-instance scale-out run (topics.model),
+#            whose output must equal an unfenced scale-out run's byte for byte.
 #   poison KAFKA_RAW: garbage bytes, a wrong magic, a truncated record and a record
 #            without text between 100 good events -> the dead-letter topic with the
 #            original key and value and the segstream.* headers; an event whose text
@@ -39,14 +47,18 @@
 set -euo pipefail
 . "$(dirname "$0")/stage_props.sh"
 : "${SEGSTREAM_ROOT:?}" "${SEGSTREAM_BIN:?}" "${SEGSTREAM_MODEL_DIR:?}" "${SEGSTREAM_DATA_DIR:?}"
-mode=${1:?usage: kafka_stage.sh e2e|restart|kill|confluent|join|lostcommit|poison KAFKA_RAW}
+mode=${1:?usage: kafka_stage.sh e2e|restart|kill|confluent|join|lostcommit|fence|poison KAFKA_RAW}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 id="st-$mode-$(date +%s%N | cut -c1-13)-$$"
 brokers=${SEGSTREAM_BROKERS:-127.0.0.1:9092}
 cleanup() {
   [ -n "${SEGSTREAM_KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
-  for t in in out seg state dlq unmapped-out r-out r-seg r-state r-dlq badstate nostate; do
+  local fenced=()
+  for step in begin produce offsets commit assign barrier ref twin; do
+    for t in out seg state dlq model; do fenced+=("$step-$t"); done
+  done
+  for t in in out seg state dlq unmapped-out r-out r-seg r-state r-dlq badstate nostate "${fenced[@]}"; do
     timeout 60 "$SEGSTREAM_ROOT/deploy/kafka/kafka.sh" class org.apache.kafka.tools.TopicCommand \
       --bootstrap-server "$brokers" --delete --topic "$id-$t" >/dev/null 2>&1 || true
   done
@@ -150,6 +162,62 @@ lostcommit)
     { cat "$work/stage.log"; echo "the state was not read back from the topic after the fault"; exit 1; }
   grep -q '"stopped","events":300,' "$work/stage.log" ||
     { cat "$work/stage.log"; echo "expected each of the 300 events processed once"; exit 1; } ;;
+fence)
+  "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 1 < "$work/events.ndjson"
+  "$SEGSTREAM_BIN" run --quiet --input "$work/events.ndjson" --output "$work/file.ndjson" \
+    --model "$SEGSTREAM_MODEL_DIR" --source-topic "$id-in" --threads 2 --batch-tokens 8192 --cache 65536 \
+    --k 8 --init-sample 50 --window 30d --pane 1d --half-life 7d --future-skew 3650d \
+    --set cluster.shared_model="${SEGSTREAM_TEST_SHARED_MODEL:-false}"
+  # fenced STEP:N NAME [--set ...]: a run of its own group and topics, fenced at STEP
+  fenced() {
+    local at=$1 name=$2; shift 2
+    local topics=(--set group.id="$id-$name" --set topics.output="$id-$name-out" --set topics.segments="$id-$name-seg"
+                  --set topics.state="$id-$name-state" --set topics.dlq="$id-$name-dlq")
+    SEGSTREAM_TEST_FENCE=$at "$SEGSTREAM_BIN" run -c "$work/stage.properties" --set metrics.listen= \
+      --set batch.max_events=10 "${topics[@]}" "$@" --exit-when-idle 5 2> "$work/$name.log" ||
+      { cat "$work/$name.log"; echo "$name: the stage failed"; exit 1; }
+    "$SEGSTREAM_BIN" consume --topic "$id-$name-out" --from-beginning --to-end --timeout 30 > "$work/$name.ndjson"
+  }
+  recovered() { # NAME: the fencing happened, was recovered, and every event went through once
+    grep -q 'injected fencing at' "$work/$1.log" || { cat "$work/$1.log"; echo "$1: no fencing was injected"; exit 1; }
+    grep -q 'recovered as a stall' "$work/$1.log" && grep -q 'recreating the producer' "$work/$1.log" ||
+      { cat "$work/$1.log"; echo "$1: the fenced producer was not recreated"; exit 1; }
+  }
+  for step in begin produce offsets commit assign; do
+    n=3
+    [ $step = assign ] && n=1
+    fenced "$step:$n" "$step"
+    recovered "$step"
+    same=$(python3 "$here/compare_changes.py" "$work/$step.ndjson" "$work/file.ndjson") ||
+      { echo "$same"; echo "$step: the output differs from file mode's"; exit 1; }
+    echo "fenced at $step of $([ $step = assign ] && echo 'the assignment' || echo "transaction $n"): $same"
+  done
+  scale=(--set cluster.shared_model=true)
+  fenced "" ref "${scale[@]}" --set topics.model="$id-ref-model"
+  fenced "barrier:2" barrier "${scale[@]}" --set topics.model="$id-barrier-model"
+  recovered barrier
+  [ -s "$work/ref.ndjson" ] && cmp "$work/ref.ndjson" "$work/barrier.ndjson" ||
+    { diff "$work/ref.ndjson" "$work/barrier.ndjson" | head; echo "barrier: output differs from the unfenced run's"; exit 1; }
+  echo "fenced at the barrier publish: $(wc -l < "$work/barrier.ndjson") changes, identical to the unfenced run's"
+  # A real fencing: a second instance with the same transactional id. The first stops
+  # (exit 1) with one line naming it, and its clean-up (the consumer's close revokes
+  # through the rebalance callback) frees nothing it still uses (the sanitizer build).
+  twin=(--set metrics.listen= --set batch.max_events=10 --set group.id="$id-twin" --set topics.output="$id-twin-out"
+        --set topics.segments="$id-twin-seg" --set topics.state="$id-twin-state" --set topics.dlq="$id-twin-dlq")
+  # one event a transaction: the first is still busy when the second takes its id
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" "${twin[@]}" --set batch.max_events=1 --set log.level=debug \
+    --exit-when-idle 5 \
+    2> "$work/twin1.log" &
+  first=$!
+  for _ in $(seq 1 600); do grep -q '"batch committed"' "$work/twin1.log" && break; sleep 0.05; done
+  "$SEGSTREAM_BIN" run -c "$work/stage.properties" "${twin[@]}" --exit-when-idle 3 2> "$work/twin2.log" ||
+    { cat "$work/twin2.log"; echo "twin: the second instance failed"; exit 1; }
+  rc=0; wait "$first" || rc=$?
+  [ "$rc" = 1 ] && grep -q '"fatal: fenced: another instance uses transactional id' "$work/twin1.log" &&
+    ! grep -q 'Sanitizer' "$work/twin1.log" ||
+    { cat "$work/twin1.log"; echo "twin: the fenced instance did not stop cleanly (exit $rc)"; exit 1; }
+  echo "a second instance with the same transactional id: the first stopped with exit 1 and one line"
+  exit 0 ;;
 join)
   "$SEGSTREAM_BIN" produce --topic "$id-in" --create-topic 3 < "$work/events.ndjson"
   opts=(--set metrics.listen= --set batch.max_events=10 --set log.level=debug --set kafka.session.timeout.ms=6000)
