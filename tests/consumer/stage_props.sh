@@ -2,7 +2,8 @@
 # stage_properties ID BROKERS [WINDOW [HALF_LIFE]] prints properties for topics
 # ID-in, -out, -seg, -state, -dlq and group ID: the real model on 2 threads, k 8 with a
 # 50-event bootstrap (quick on 2 cores), day panes (MovieLens times span years, so no
-# future-skew limit). SEGSTREAM_TEST_SHARED_MODEL=true runs the shared model
+# future-skew limit), /metrics on any free port (tests run side by side).
+# SEGSTREAM_TEST_SHARED_MODEL=true runs the shared model
 # (cluster.shared_model). A test appends its own keys after it.
 stage_properties() {
   cat <<PROPS
@@ -23,5 +24,6 @@ topics.dlq=$1-dlq
 topics.create=true
 group.id=$1
 kafka.bootstrap.servers=$2
+metrics.listen=127.0.0.1:0
 PROPS
 }
