@@ -47,8 +47,8 @@
  *   may have been applied) and rewinds to it; a few in a row without a commit between
  *   them stop the process (exit 1, for systemd to restart it). Fencing (another
  *   instance took our transactional id) and pipeline failures stop at once;
- *   but a fencing after our transaction stayed open past transaction.timeout.ms
- *   (the broker aborted it: this process stalled) is recovered like the others.
+ *   but a fencing after a transaction since the last commit stayed open past
+ *   transaction.timeout.ms (the broker aborted it: this process stalled) is recovered.
  * - Start: topics.create makes the topics before the producer exists (its
  *   metadata request would have the broker create them with its defaults);
  *   a state topic that could delete chunks the latest checkpoint still lists
@@ -203,8 +203,8 @@ typedef struct stage {
      * a fatal error, as when the EndTxn response is lost. 0 = off. */
     long lose_commit_at, commits;
     /* Fault injection for tests (SEGSTREAM_TEST_FENCE=STEP:N): at STEP of the
-     * Nth transaction (begin, produce, barrier, offsets, commit) or after the
-     * Nth assignment (assign), a second producer with our transactional id
+     * Nth transaction (begin, produce, offsets, commit), at the Nth barrier
+     * publish (barrier) or after the Nth assignment (assign), a second producer with our transactional id
      * fences ours, as the broker does when it aborts a transaction left open
      * past transaction.timeout.ms; the stage recovers it like that stall. */
     char fence_step[16];
@@ -674,15 +674,12 @@ static int rewind_to_committed(stage *s, bool reread, segstream_err *err)
     return merge_reset(s, err);
 }
 
-/* How long the current transaction has been open, noted in longest_open_ms. */
-static int64_t note_open(stage *s)
+/* Notes in longest_open_ms how long the current transaction has been open. */
+static void note_open(stage *s)
 {
-    if (!s->txn_began_ms)
-        return 0;
-    int64_t open_ms = now_ms() - s->txn_began_ms;
+    int64_t open_ms = s->txn_began_ms ? now_ms() - s->txn_began_ms : 0;
     if (open_ms > s->longest_open_ms)
         s->longest_open_ms = open_ms;
-    return open_ms;
 }
 
 static int abort_and_rewind(stage *s, segstream_err *err)
